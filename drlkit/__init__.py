@@ -1,0 +1,29 @@
+"""drlkit: diffusion-based representation learning (Mittal, Abstreiter et al., arXiv 2105.14257).
+
+    import drlkit
+    model = drlkit.load("mnist")
+    z = model.encode(images, t=0.5)   # (N, D) float32
+"""
+
+from drlkit.checkpoint import CheckpointError, load_model, save_model
+from drlkit.config import ModelConfig, preset
+from drlkit.model import DRLModel
+from drlkit.registry import UnknownModelError, list_models, load
+from drlkit.train import TrainConfig, train
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CheckpointError",
+    "DRLModel",
+    "ModelConfig",
+    "TrainConfig",
+    "UnknownModelError",
+    "list_models",
+    "load",
+    "load_model",
+    "preset",
+    "save_model",
+    "train",
+    "__version__",
+]

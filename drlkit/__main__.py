@@ -1,0 +1,3 @@
+from drlkit.cli import main
+
+main()

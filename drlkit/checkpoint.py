@@ -1,0 +1,151 @@
+"""Safetensors model files with a self-describing header (DESIGN §4). No pickle anywhere.
+
+A drlkit file holds the model's tensors (fp32 or fp16) and string metadata: `format` ("drlkit"),
+`format_version`, and JSON for `config`, `preprocessing`, `training`, `data`, `budget`,
+`recommended_t`, `metrics`, `num_params`, `description`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from drlkit.config import ModelConfig
+from drlkit.model import DRLModel
+
+FORMAT = "drlkit"
+FORMAT_VERSION = 1
+CARD_KEYS = ("description", "preprocessing", "training", "data", "budget", "recommended_t",
+             "metrics", "num_params")
+
+
+class CheckpointError(ValueError):
+    """A model file is missing, corrupt, tampered with, not a drlkit file, or too new."""
+
+
+def count_params(model: DRLModel) -> dict[str, int]:
+    enc = sum(p.numel() for p in model.encoder.parameters())
+    net = sum(p.numel() for p in model.score_net.parameters())
+    return {"encoder": enc, "score_net": net, "total": enc + net}
+
+
+def atomic_save(tensors: dict[str, torch.Tensor], metadata: dict[str, str], path: Path) -> None:
+    """Write to a temporary name beside `path`, then rename: readers never see a partial file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        save_file(tensors, str(tmp), metadata=metadata)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def save_model(model: DRLModel, path: str | os.PathLike, card: dict[str, Any],
+               dtype: torch.dtype = torch.float32) -> None:
+    """Export `model`'s weights and `card` (which must hold every key in CARD_KEYS but num_params)."""
+    card = {**card, "num_params": count_params(model)}
+    missing = [k for k in CARD_KEYS if k not in card]
+    if missing:
+        raise ValueError(f"card is missing {missing}")
+    metadata = {"format": FORMAT, "format_version": str(FORMAT_VERSION),
+                "config": json.dumps(model.config.to_dict())}
+    metadata.update({k: json.dumps(card[k]) for k in CARD_KEYS})
+    tensors = {k: v.detach().to("cpu", dtype).contiguous() for k, v in model.state_dict().items()}
+    atomic_save(tensors, metadata, Path(path))
+
+
+def read_header(path: str | os.PathLike) -> dict[str, Any]:
+    """Parse and validate a drlkit file's header without loading tensors.
+
+    Returns the metadata with JSON values decoded (and `config` as a dict).
+    Raises CheckpointError with a one-line message naming the file and the problem.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such file")
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(8)
+        if len(head) < 8:
+            raise CheckpointError(f"{path}: not a safetensors file ({size} bytes, too short)")
+        (n,) = struct.unpack("<Q", head)
+        if n > size - 8 or n > 100_000_000:
+            raise CheckpointError(f"{path}: not a safetensors file, or truncated "
+                                  f"(header claims {n} bytes, file has {size})")
+        try:
+            header = json.loads(f.read(n))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise CheckpointError(f"{path}: not a safetensors file (header is not JSON)") from None
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{path}: not a safetensors file (header is not a JSON object)")
+    meta = header.pop("__metadata__", None) or {}
+    end = max((int(v["data_offsets"][1]) for v in header.values()
+               if isinstance(v, dict) and "data_offsets" in v), default=0)
+    if 8 + n + end != size:
+        raise CheckpointError(f"{path}: truncated or padded: tensors need {8 + n + end} bytes, "
+                              f"file has {size}")
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: a safetensors file, but not a drlkit model "
+                              "(no format=drlkit in its metadata)")
+    try:
+        version = int(meta.get("format_version", ""))
+    except ValueError:
+        raise CheckpointError(f"{path}: invalid format_version {meta.get('format_version')!r}") from None
+    if version > FORMAT_VERSION:
+        raise CheckpointError(f"{path}: format version {version} is newer than this drlkit reads "
+                              f"({FORMAT_VERSION}); upgrade drlkit (pip install -U drlkit)")
+    try:
+        out = {k: (json.loads(v) if k in (*CARD_KEYS, "config") else v) for k, v in meta.items()}
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"{path}: metadata is not valid JSON ({e})") from None
+    missing = [k for k in ("config", *CARD_KEYS) if k not in out]
+    if missing:
+        raise CheckpointError(f"{path}: drlkit metadata is missing {missing}")
+    return out
+
+
+def load_model(path: str | os.PathLike, device: str | torch.device | None = None) -> DRLModel:
+    """Rebuild a DRLModel from a drlkit file: config from the header, strict state-dict load.
+
+    Raises:
+        CheckpointError: the file is corrupt, truncated, not a drlkit file, or too new.
+    """
+    meta = read_header(path)
+    try:
+        config = ModelConfig.from_dict(meta["config"])
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: invalid model config: {e}") from None
+    try:
+        tensors = load_file(str(path))
+    except Exception as e:  # safetensors raises its own error type for corrupt payloads
+        raise CheckpointError(f"{path}: cannot read tensors: {e}") from None
+    card = {k: v for k, v in meta.items() if k not in ("config", "format", "format_version")}
+    model = DRLModel(config, card=card)
+    try:
+        model.load_state_dict({k: v.float() for k, v in tensors.items()}, strict=True)
+    except RuntimeError as e:
+        first = str(e).splitlines()[0] if str(e) else "state dict mismatch"
+        raise CheckpointError(f"{path}: weights do not match its config: {first}") from None
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return model.to(device).eval()
+
+
+def update_card(path: str | os.PathLike, **fields: Any) -> None:
+    """Rewrite card fields (e.g. metrics, recommended_t, description) of a drlkit file in place;
+    the tensors are unchanged. Shipped files must then get their new sha256 in the registry."""
+    settable = set(CARD_KEYS) - {"num_params"}
+    if set(fields) - settable:
+        raise ValueError(f"cannot set {sorted(set(fields) - settable)}; settable: {sorted(settable)}")
+    meta = read_header(path)
+    raw = {"format": FORMAT, "format_version": str(FORMAT_VERSION),
+           "config": json.dumps(meta["config"])}
+    raw.update({k: json.dumps(fields.get(k, meta[k])) for k in CARD_KEYS})
+    atomic_save(load_file(str(path)), raw, Path(path))

@@ -1,0 +1,139 @@
+"""The noise math of DRL (paper §2-3): VE / VP SDE marginals, training-t samplers, and the
+preconditioning that turns a plain score-net backbone into a score s(x_t, t, z).
+
+The backbone never sees sigma directly; this module applies the scalings, as in EDM
+(Karras et al. 2022, Table 1) and in the paper's score_sde parameterisation.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from drlkit.config import ModelConfig
+
+VP_T_MIN = 1e-3  # VP marginals degenerate at t = 0 (score_sde uses a small epsilon too)
+
+
+class VESDE:
+    """Variance exploding: x_t = x_0 + sigma(t) n, sigma(t) = sigma_min (sigma_max/sigma_min)^t."""
+
+    t_min = 0.0
+
+    def __init__(self, sigma_min: float = 0.01, sigma_max: float = 50.0) -> None:
+        self.sigma_min, self.sigma_max = sigma_min, sigma_max
+
+    def marginal(self, t: Tensor) -> tuple[Tensor, Tensor]:
+        """(mean scale, std) of p(x_t | x_0) at time t."""
+        std = self.sigma_min * (self.sigma_max / self.sigma_min) ** t
+        return torch.ones_like(t), std
+
+    def t_of_std(self, std: Tensor) -> Tensor:
+        return torch.log(std / self.sigma_min) / math.log(self.sigma_max / self.sigma_min)
+
+
+class VPSDE:
+    """Variance preserving (paper ablation): beta(t) linear from beta_min to beta_max."""
+
+    t_min = VP_T_MIN
+
+    def __init__(self, beta_min: float = 0.1, beta_max: float = 20.0) -> None:
+        self.beta_min, self.beta_max = beta_min, beta_max
+
+    def _int_beta(self, t: Tensor) -> Tensor:
+        return self.beta_min * t + 0.5 * (self.beta_max - self.beta_min) * t**2
+
+    def marginal(self, t: Tensor) -> tuple[Tensor, Tensor]:
+        log_mean = -0.5 * self._int_beta(t)
+        return torch.exp(log_mean), torch.sqrt(-torch.expm1(2 * log_mean))
+
+    def t_of_std(self, std: Tensor) -> Tensor:
+        ib = -torch.log1p(-(std**2))  # solve beta_min t + (beta_max - beta_min) t^2 / 2 = ib
+        a, b = 0.5 * (self.beta_max - self.beta_min), self.beta_min
+        return (-b + torch.sqrt(b * b + 4 * a * ib)) / (2 * a)
+
+
+def make_sde(config: ModelConfig) -> VESDE | VPSDE:
+    if config.sde == "ve":
+        return VESDE(config.sigma_min, config.sigma_max)
+    return VPSDE(config.beta_min, config.beta_max)
+
+
+def noise_level(sde: VESDE | VPSDE, t: Tensor) -> Tensor:
+    """The VE-equivalent noise scale sigma = std / mean; both SDEs are conditioned on log sigma."""
+    mean, std = sde.marginal(t)
+    return std / mean
+
+
+def parse_t_sampler(spec: str) -> tuple[str, float, float]:
+    """`uniform-t`, `uniform-sigma` or `range:a,b` -> (kind, a, b); raises ValueError otherwise."""
+    if spec in ("uniform-t", "uniform-sigma"):
+        return spec, 0.0, 1.0
+    if spec.startswith("range:"):
+        try:
+            a, b = (float(v) for v in spec[len("range:"):].split(","))
+        except ValueError:
+            raise ValueError(f"t sampler {spec!r}: expected range:a,b with two numbers") from None
+        if not 0.0 <= a < b <= 1.0:
+            raise ValueError(f"t sampler {spec!r}: need 0 <= a < b <= 1")
+        return "range", a, b
+    raise ValueError(f"unknown t sampler {spec!r}; use uniform-t, uniform-sigma or range:a,b")
+
+
+def sample_t(
+    spec: str, sde: VESDE | VPSDE, n: int, generator: torch.Generator | None = None
+) -> Tensor:
+    """Draw n training times according to the level-of-detail sampler `spec` (paper §4)."""
+    kind, a, b = parse_t_sampler(spec)
+    u = torch.rand(n, generator=generator)
+    t_min = sde.t_min
+    if kind == "uniform-sigma":
+        # sigma ~ U(sigma(t_min), sigma(1)): most mass at high noise, z keeps coarse/class content
+        _, lo = sde.marginal(torch.tensor(t_min))
+        _, hi = sde.marginal(torch.tensor(1.0))
+        return sde.t_of_std(lo + u * (hi - lo)).clamp(t_min, 1.0)
+    return (max(a, t_min) + u * (b - max(a, t_min))).clamp(t_min, 1.0)
+
+
+class Preconditioner:
+    """Wraps a backbone F(x, c_noise, z) into a denoiser D and a score s (paper eq. 7 / EDM).
+
+    `edm`: D(x~; sigma) = c_skip x~ + c_out F(c_in x~, ln(sigma)/4, z) on x~ = x_t / mean.
+    `paper`: s(x_t, t, z) = F(x_t, ln(sigma)/4, z) / std(t) (score_sde's "score scaled by 1/sigma").
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        self.kind = config.parameterization
+        self.sigma_data = config.sigma_data
+        self.sde = make_sde(config)
+
+    def backbone_output(self, backbone, xt: Tensor, t: Tensor, z: Tensor | None):
+        """Returns (F output, mean, std, sigma) with per-sample factors shaped (B, 1, 1, 1)."""
+        mean, std = self.sde.marginal(t)
+        sigma = std / mean
+        mean, std, sigma = (v.view(-1, 1, 1, 1) for v in (mean, std, sigma))
+        c_noise = torch.log(sigma).flatten() / 4
+        if self.kind == "edm":
+            c_in = 1 / torch.sqrt(sigma**2 + self.sigma_data**2)
+            return backbone(c_in * xt / mean, c_noise, z), mean, std, sigma
+        return backbone(xt, c_noise, z), mean, std, sigma
+
+    def denoise(self, backbone, xt: Tensor, t: Tensor, z: Tensor | None) -> Tensor:
+        """Estimate of x_0 given x_t (Tweedie), in data space."""
+        f, mean, std, sigma = self.backbone_output(backbone, xt, t, z)
+        if self.kind == "edm":
+            sd2 = self.sigma_data**2
+            c_skip = sd2 / (sigma**2 + sd2)
+            c_out = sigma * self.sigma_data / torch.sqrt(sigma**2 + sd2)
+            return c_skip * xt / mean + c_out * f.float()
+        return (xt + std * f.float()) / mean  # x0 = (x_t + std^2 s) / mean, s = F / std
+
+    def score(self, backbone, xt: Tensor, t: Tensor, z: Tensor | None) -> Tensor:
+        """grad_x log p_t(x_t | z)."""
+        if self.kind == "paper":
+            f, _, std, _ = self.backbone_output(backbone, xt, t, z)
+            return f.float() / std
+        mean, std = (v.view(-1, 1, 1, 1) for v in self.sde.marginal(t))
+        return (mean * self.denoise(backbone, xt, t, z) - xt) / std**2

@@ -1,0 +1,106 @@
+"""DRLModel: encoder + score net + noise math, and the public `encode(images, t)` (DESIGN §3)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from drlkit.config import ModelConfig
+from drlkit.diffusion import Preconditioner, noise_level
+from drlkit.encoder import Encoder
+from drlkit.preprocess import to_model_input
+from drlkit.scorenet import ScoreUNet
+
+
+class DRLModel(nn.Module):
+    """A DRL model. `card` holds the checkpoint metadata (training, budget, metrics) when loaded."""
+
+    def __init__(self, config: ModelConfig, card: dict[str, Any] | None = None) -> None:
+        super().__init__()
+        self.config = config
+        self.card: dict[str, Any] = card or {}
+        self.encoder = Encoder(config)
+        self.score_net = ScoreUNet(config)
+        self.precond = Preconditioner(config)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @property
+    def recommended_t(self) -> float:
+        return float(self.card.get("recommended_t", 0.5))
+
+    def c_noise(self, t: Tensor) -> Tensor:
+        """The noise-level input of both networks: ln(sigma(t)) / 4."""
+        return torch.log(noise_level(self.precond.sde, t)) / 4
+
+    def embed(self, x: Tensor, t: Tensor | None) -> Tensor:
+        """The representation of preprocessed x (B, C, H, W) in [-1, 1]; VDRL returns mu.
+
+        t: (B,) times for t-conditioned encoders, None for static ones.
+        """
+        if self.config.t_conditioned and t is None:
+            raise ValueError("this encoder is t-conditioned: pass t")
+        out = self.encoder(x, self.c_noise(t) if self.config.t_conditioned else None)
+        return out[0] if self.config.probabilistic else out
+
+    def encode(
+        self,
+        images: Any,
+        t: float | Sequence[float] | None = None,
+        batch_size: int = 256,
+        progress: bool = False,
+    ) -> np.ndarray:
+        """Embed images with the encoder (in eval mode, without gradients).
+
+        Args:
+            images: uint8 array (N, H, W[, C]) or (H, W[, C]); float tensor/array (N, C, H, W) in
+                [0, 1]; a PIL image; a file path; or a list of PIL images / paths / uint8 arrays.
+                Every entry point is converted to the model's channels and resolution the same way.
+            t: diffusion time in [0, 1], or a sequence of times. Default: the model's recommended t.
+                Static encoders ignore t.
+            batch_size: images per forward pass; the result does not depend on it.
+            progress: show a progress bar.
+
+        Returns:
+            float32 array (N, D) for a single t, (N, T, D) for a sequence of T times.
+
+        Raises:
+            ValueError: t outside [0, 1] or not finite, or images that cannot be interpreted.
+        """
+        ts, single = _check_t(self.recommended_t if t is None else t)
+        x = to_model_input(images, self.config.channels, self.config.image_size)
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        was_training = self.training
+        self.eval()
+        out = np.empty((x.shape[0], len(ts), self.config.latent_dim), dtype=np.float32)
+        try:
+            from tqdm.auto import tqdm
+
+            starts = range(0, x.shape[0], batch_size)
+            with torch.inference_mode():
+                for s in tqdm(starts, desc="encode", unit="batch", disable=not progress):
+                    xb = x[s : s + batch_size].to(self.device) * 2 - 1
+                    for j, tj in enumerate(ts):
+                        tb = torch.full((xb.shape[0],), tj, device=self.device)
+                        out[s : s + xb.shape[0], j] = self.embed(xb, tb).float().cpu().numpy()
+        finally:
+            self.train(was_training)
+        return out[:, 0] if single else out
+
+
+def _check_t(t: float | Sequence[float]) -> tuple[list[float], bool]:
+    single = np.isscalar(t) or (isinstance(t, (np.ndarray, Tensor)) and np.ndim(t) == 0)
+    ts = [float(t)] if single else [float(v) for v in t]
+    if not ts:
+        raise ValueError("t: expected a float in [0, 1] or a non-empty sequence of them")
+    for v in ts:
+        if not (0.0 <= v <= 1.0):  # also rejects NaN
+            raise ValueError(f"t: expected values in [0, 1], got {v}")
+    return ts, single

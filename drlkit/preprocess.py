@@ -1,0 +1,136 @@
+"""One conversion path from every accepted image input to the model's input (DESIGN §3).
+
+Every entry point (file path, PIL image, uint8 array, float tensor) becomes float (C, H, W) in
+[0, 1] first; then the same channel conversion (ITU-R 601 luma for RGB -> grey, repetition for
+grey -> RGB, alpha dropped) and the same resize (shorter side to the model's resolution with
+antialiased bilinear interpolation, then a centre crop) are applied.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import Tensor
+
+LUMA = (0.299, 0.587, 0.114)
+
+
+def load_image(path: str | os.PathLike) -> np.ndarray:
+    """Decode an image file with Pillow into uint8 (H, W) or (H, W, 3) (first frame if animated)."""
+    with Image.open(path) as img:
+        return pil_to_array(img)
+
+
+def pil_to_array(img: Image.Image) -> np.ndarray:
+    img.load()
+    mode = "L" if img.mode in ("L", "LA", "1", "I", "I;16", "F") else "RGB"
+    return np.asarray(img.convert(mode))
+
+
+def _as_float_chw(item: Any, name: str) -> Tensor:
+    """One image (path, PIL, uint8 HW[C] array, float CHW array/tensor) -> float (C, H, W) in [0, 1]."""
+    if isinstance(item, (str, os.PathLike)):
+        item = load_image(item)
+    elif isinstance(item, Image.Image):
+        item = pil_to_array(item)
+    if isinstance(item, np.ndarray) and item.dtype == np.uint8:
+        arr = item[:, :, None] if item.ndim == 2 else item
+        if arr.ndim != 3:
+            raise ValueError(f"{name}: expected a uint8 image (H, W) or (H, W, C), got {item.shape}")
+        return torch.tensor(arr).permute(2, 0, 1).float() / 255
+    x = _float_batch(item, name)
+    if x.shape[0] != 1:
+        raise ValueError(f"{name}: expected one image (C, H, W), got a batch of {x.shape[0]}")
+    return x[0]
+
+
+def _float_batch(x: Any, name: str) -> Tensor:
+    """Float array/tensor (N, C, H, W) or (C, H, W) in [0, 1]; uint8 torch tensors are CHW (/255)."""
+    x = torch.as_tensor(x)
+    if x.dtype == torch.uint8:
+        x = x.float() / 255
+    if not x.is_floating_point():
+        raise ValueError(
+            f"{name}: expected uint8 pixels or floats in [0, 1], got dtype {x.dtype}"
+        )
+    if x.ndim == 3:
+        x = x[None]
+    if x.ndim != 4:
+        raise ValueError(f"{name}: expected a float tensor (N, C, H, W), got shape {tuple(x.shape)}")
+    x = x.detach().float().cpu()
+    if not torch.isfinite(x).all():
+        raise ValueError(f"{name}: pixel values must be finite (found NaN or inf)")
+    if x.numel() and (x.min() < 0 or x.max() > 1):
+        raise ValueError(
+            f"{name}: float pixels must lie in [0, 1], got [{x.min():.3g}, {x.max():.3g}]"
+            " (pass uint8 arrays for 0-255 data)"
+        )
+    return x
+
+
+def _convert_channels(x: Tensor, channels: int) -> Tensor:
+    c = x.shape[1]
+    if c in (2, 4):  # LA / RGBA: drop alpha, as Pillow's convert does
+        x, c = x[:, : c - 1], c - 1
+    if c == channels:
+        return x
+    if c == 1 and channels == 3:
+        return x.expand(-1, 3, -1, -1)
+    if c == 3 and channels == 1:
+        w = torch.tensor(LUMA, dtype=x.dtype).view(1, 3, 1, 1)
+        return (x * w).sum(1, keepdim=True)
+    raise ValueError(f"images: expected 1, 2, 3 or 4 channels, got {x.shape[1]}")
+
+
+def _resize(x: Tensor, size: int) -> Tensor:
+    h, w = x.shape[-2:]
+    if (h, w) == (size, size):
+        return x
+    scale = size / min(h, w)
+    nh, nw = max(size, round(h * scale)), max(size, round(w * scale))
+    x = F.interpolate(x, size=(nh, nw), mode="bilinear", antialias=True, align_corners=False)
+    top, left = (nh - size) // 2, (nw - size) // 2
+    return x[..., top : top + size, left : left + size].clamp(0, 1)
+
+
+def to_model_input(images: Any, channels: int, size: int) -> Tensor:
+    """Convert any accepted input to a float tensor (N, channels, size, size) in [0, 1] on the CPU.
+
+    Raises:
+        ValueError: empty input, wrong dtype or channel count, non-finite or out-of-range pixels.
+    """
+    if isinstance(images, (str, os.PathLike, Image.Image)):
+        images = [images]
+    if isinstance(images, np.ndarray) and images.dtype == np.uint8:
+        if images.ndim == 2 or (images.ndim == 3 and images.shape[-1] in (1, 2, 3, 4)):
+            images = [images]  # one (H, W) or (H, W, C) image
+        elif images.ndim in (3, 4):
+            images = list(images)  # (N, H, W) or (N, H, W, C)
+        else:
+            raise ValueError(f"images: uint8 arrays must be (N, H, W[, C]), got {images.shape}")
+    if isinstance(images, Sequence) and not isinstance(images, (str, bytes)):
+        if len(images) == 0:
+            raise ValueError("images: empty input, expected at least one image")
+        parts = []
+        for i, item in enumerate(images):
+            x = _as_float_chw(item, f"images[{i}]")[None]
+            parts.append(_resize(_convert_channels(x, channels), size))
+        return torch.cat(parts)
+    x = _float_batch(images, "images")
+    if x.shape[0] == 0:
+        raise ValueError("images: empty batch, expected at least one image")
+    return _resize(_convert_channels(x, channels), size).contiguous()
+
+
+def is_image_path(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_EXTENSIONS
+
+
+IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}

@@ -1,0 +1,129 @@
+"""The model registry (DESIGN §4): one literal table of shipped checkpoints with full sha256 hashes.
+
+`load` verifies the hash of every shipped file before reading it and loads strictly; paths to other
+drlkit files load without a hash (there is nothing to compare against) but are still validated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from drlkit.checkpoint import CheckpointError, load_model, read_header
+from drlkit.model import DRLModel
+
+
+@dataclass(frozen=True)
+class Entry:
+    file: str
+    sha256: str
+    description: str
+
+
+REGISTRY: dict[str, Entry] = {
+    "mnist": Entry(
+        file="mnist.safetensors",
+        sha256="0000000000000000000000000000000000000000000000000000000000000000",
+        description="t-conditioned DRL, small preset, MNIST train, CPU-trained",
+    ),
+}
+DEFAULT_MODEL = "mnist"
+
+
+class UnknownModelError(CheckpointError, KeyError):
+    """A name that is neither in the registry nor a path to a file."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+def checkpoint_dir() -> Path:
+    """Where the shipped files are: `drlkit/checkpoints` in an installed wheel, or the top-level
+    `checkpoints/` folder of a source checkout (mapped onto the same package at build time)."""
+    packaged = Path(__file__).parent / "checkpoints"
+    if any(packaged.glob("*.safetensors")):
+        return packaged
+    return Path(__file__).resolve().parent.parent / "checkpoints"
+
+
+def sha256sum(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def resolve(name_or_path: str | os.PathLike) -> tuple[Path, Entry | None]:
+    """A registry name -> (shipped file, entry); an existing path -> (path, None)."""
+    key = str(name_or_path)
+    if key in REGISTRY:
+        return checkpoint_dir() / REGISTRY[key].file, REGISTRY[key]
+    path = Path(name_or_path)
+    if path.is_file():
+        return path, None
+    raise UnknownModelError(
+        f"unknown model {key!r}: not a registry name ({', '.join(sorted(REGISTRY))}) "
+        "and no such file; run `drlkit models` for the list"
+    )
+
+
+def verify_file(name: str) -> Path:
+    """Check a shipped file exists and its sha256 matches the registry; returns its path."""
+    path, entry = resolve(name)
+    assert entry is not None, "verify_file takes registry names"
+    if not path.is_file():
+        raise CheckpointError(f"{path}: shipped file for {name!r} is missing; reinstall drlkit")
+    got = sha256sum(path)
+    if got != entry.sha256:
+        raise CheckpointError(
+            f"{path}: sha256 {got[:16]}... does not match the registry's {entry.sha256[:16]}... "
+            f"for {name!r}: the file is corrupt or was modified; reinstall drlkit"
+        )
+    return path
+
+
+def load(name_or_path: str | os.PathLike, device: str | torch.device | None = None) -> DRLModel:
+    """Load a model by registry name (hash-verified) or from a .safetensors path.
+
+    Args:
+        name_or_path: e.g. "mnist", or "runs/x/model.safetensors".
+        device: "cpu", "cuda", ...; default CUDA when available, else CPU.
+
+    Returns:
+        The DRLModel in eval mode, with `.config` and `.card`.
+
+    Raises:
+        UnknownModelError: unknown name and no such file.
+        CheckpointError: hash mismatch, truncated or corrupt file, not a drlkit file, newer format.
+    """
+    path, entry = resolve(name_or_path)
+    if entry is not None:
+        verify_file(str(name_or_path))
+    model = load_model(path, device)
+    model.card["name"] = str(name_or_path) if entry is not None else path.stem
+    return model
+
+
+def list_models() -> list[dict[str, Any]]:
+    """One dict per registry entry: name, description, file, recommended t and headline metrics."""
+    rows = []
+    for name, entry in REGISTRY.items():
+        path = checkpoint_dir() / entry.file
+        row: dict[str, Any] = {"name": name, "description": entry.description, "file": str(path),
+                               "sha256": entry.sha256}
+        try:
+            meta = read_header(path)
+            row.update(recommended_t=meta["recommended_t"], metrics=meta["metrics"],
+                       latent_dim=meta["config"]["latent_dim"],
+                       t_conditioned=meta["config"]["t_conditioned"],
+                       num_params=meta["num_params"]["total"])
+        except CheckpointError as e:
+            row["error"] = str(e)
+        rows.append(row)
+    return rows

@@ -1,0 +1,305 @@
+"""The DRL trainer: Adam with warm-up, bf16 autocast, gradient clipping, EMA (exported), periodic
+resumable checkpoints (exact on CPU), z-usage and probe diagnostics, and a final safetensors export.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import logging
+import os
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file
+
+from drlkit.checkpoint import atomic_save, save_model
+from drlkit.config import ModelConfig, preset
+from drlkit.data import ImageDataset, load_dataset
+from drlkit.diagnostics import ProbeSet, quick_probe, z_usage
+from drlkit.diffusion import parse_t_sampler
+from drlkit.loss import DRLLoss
+from drlkit.model import DRLModel
+
+log = logging.getLogger(__name__)
+STATE_FILE, MODEL_FILE, LOG_FILE = "state.safetensors", "model.safetensors", "log.jsonl"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training hyperparameters; stored in the exported checkpoint's `training` metadata."""
+
+    dataset: str = "mnist"
+    method: str = "drl"
+    t_sampler: str = "uniform-t"
+    steps: int = 10_000
+    batch_size: int = 64
+    lr: float = 1e-3
+    warmup_steps: int = 500
+    grad_clip: float = 1.0
+    ema_decay: float = 0.999
+    l1_weight: float = 0.0
+    kl_weight: float = 1e-5
+    seed: int = 0
+    precision: str = "auto"
+    hflip: bool = False
+    cifar_copy: str = "png"
+    checkpoint_every: int = 500
+    diagnostics_every: int = 1000
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        if set(d) != names:
+            raise ValueError(f"train config keys differ: unknown {sorted(set(d) - names)}, "
+                             f"missing {sorted(names - set(d))}")
+        return cls(**d)
+
+
+def hardware() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    desc = f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}"
+    if torch.cuda.is_available():
+        desc = f"{torch.cuda.get_device_name(0)} + {desc}"
+    return desc
+
+
+def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
+    """bf16 autocast where the hardware runs it natively; fp32 otherwise (logged, not silent)."""
+    if precision == "fp32":
+        return None
+    if precision == "bf16":
+        return torch.bfloat16
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    native = torch.backends.cpu.get_cpu_capability() in ("AVX512", "AVX512_BF16", "AMX")
+    flags = open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else ""
+    if native and ("avx512_bf16" in flags or "amx_bf16" in flags):
+        return torch.bfloat16
+    log.info("no native bf16 on this CPU: training in fp32")
+    return None
+
+
+class Batches:
+    """Deterministic batch order: epoch e uses randperm(N) seeded by (seed, e); resumable by step."""
+
+    def __init__(self, n: int, batch_size: int, seed: int) -> None:
+        self.n, self.batch_size, self.seed = n, batch_size, seed
+        self._epoch, self._perm = -1, None
+
+    def indices(self, step: int) -> np.ndarray:
+        out = []
+        for g in range(step * self.batch_size, (step + 1) * self.batch_size):
+            epoch, pos = divmod(g, self.n)
+            if epoch != self._epoch:
+                gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+                self._epoch, self._perm = epoch, torch.randperm(self.n, generator=gen).numpy()
+            out.append(self._perm[pos])
+        return np.asarray(out)
+
+
+def to_tensor(images: np.ndarray) -> torch.Tensor:
+    """uint8 (B, H, W, C) -> float (B, C, H, W) in [-1, 1] (the training value range)."""
+    return torch.from_numpy(images).permute(0, 3, 1, 2).float().div(127.5).sub(1)
+
+
+class Trainer:
+    def __init__(self, model_config: ModelConfig, train_config: TrainConfig, out: str | Path,
+                 dataset: ImageDataset, device: str | torch.device = "cpu") -> None:
+        parse_t_sampler(train_config.t_sampler)
+        self.mc, self.tc, self.out = model_config, train_config, Path(out)
+        self.data, self.device = dataset, torch.device(device)
+        torch.manual_seed(train_config.seed)
+        self.model = DRLModel(model_config).to(self.device)
+        self.ema = copy.deepcopy(self.model).requires_grad_(False)
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=train_config.lr)
+        self.loss_fn = DRLLoss(train_config.method, train_config.t_sampler,
+                               train_config.l1_weight, train_config.kl_weight)
+        self.gen = torch.Generator().manual_seed(train_config.seed)
+        self.batches = Batches(len(dataset), train_config.batch_size, train_config.seed)
+        self.amp_dtype = resolve_precision(train_config.precision, self.device)
+        self.step, self.elapsed = 0, 0.0
+        self.probe_set = ProbeSet.from_dataset(dataset, seed=train_config.seed)
+
+    # --- state -----------------------------------------------------------------------------
+    def save_state(self) -> None:
+        tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
+        tensors.update({f"ema.{k}": v for k, v in self.ema.state_dict().items()})
+        opt = self.opt.state_dict()
+        for i, st in opt["state"].items():
+            tensors.update({f"optim.{i}.{k}": torch.as_tensor(v) for k, v in st.items()})
+        tensors["rng.generator"] = self.gen.get_state()
+        meta = {"format": "drlkit-train-state", "step": str(self.step), "elapsed": repr(self.elapsed),
+                "param_groups": json.dumps(opt["param_groups"]),
+                "model_config": json.dumps(self.mc.to_dict()),
+                "train_config": json.dumps(dataclasses.asdict(self.tc))}
+        atomic_save({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, meta,
+                    self.out / STATE_FILE)
+
+    def load_state(self) -> None:
+        path = self.out / STATE_FILE
+        from safetensors import safe_open
+
+        with safe_open(str(path), "pt") as f:
+            meta = f.metadata()
+        if meta.get("format") != "drlkit-train-state":
+            raise ValueError(f"{path}: not a drlkit training state")
+        if json.loads(meta["model_config"]) != self.mc.to_dict():
+            raise ValueError(f"{path}: saved with a different model config; use a new --out")
+        saved_tc = TrainConfig.from_dict(json.loads(meta["train_config"]))
+        if dataclasses.replace(saved_tc, steps=self.tc.steps) != self.tc:
+            raise ValueError(f"{path}: saved with different training options; only --steps may "
+                             "change on --resume")
+        t = load_file(str(path))
+        self.model.load_state_dict({k[6:]: v for k, v in t.items() if k.startswith("model.")})
+        self.ema.load_state_dict({k[4:]: v for k, v in t.items() if k.startswith("ema.")})
+        state: dict[int, dict[str, torch.Tensor]] = {}
+        for k, v in t.items():
+            if k.startswith("optim."):
+                _, i, name = k.split(".", 2)
+                state.setdefault(int(i), {})[name] = v
+        self.opt.load_state_dict({"state": state, "param_groups": json.loads(meta["param_groups"])})
+        self.gen.set_state(t["rng.generator"])
+        self.step, self.elapsed = int(meta["step"]), float(meta["elapsed"])
+
+    # --- training --------------------------------------------------------------------------
+    def _lr(self) -> float:
+        return self.tc.lr * min(1.0, (self.step + 1) / max(1, self.tc.warmup_steps))
+
+    def train_step(self) -> dict[str, float]:
+        idx = self.batches.indices(self.step)
+        x0 = to_tensor(self.data.images[idx])
+        if self.tc.hflip:
+            flip = torch.rand(x0.shape[0], generator=self.gen) < 0.5
+            x0 = torch.where(flip[:, None, None, None], x0.flip(3), x0)
+        x0 = x0.to(self.device)
+        for group in self.opt.param_groups:
+            group["lr"] = self._lr()
+        with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
+                            enabled=self.amp_dtype is not None):
+            loss, stats = self.loss_fn(self.model, x0, self.gen)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.tc.grad_clip)
+        self.opt.step()
+        # EMA with warm-up: decay (1 + s) / (10 + s) early on, so the random init fades quickly.
+        decay = min(self.tc.ema_decay, (1 + self.step) / (10 + self.step))
+        with torch.no_grad():
+            for pe, pm in zip(self.ema.parameters(), self.model.parameters(), strict=True):
+                pe.lerp_(pm, 1 - decay)
+        self.step += 1
+        return {**stats, "grad_norm": float(grad_norm), "lr": self._lr()}
+
+    def diagnostics(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"step": self.step}
+        out["z_usage"] = z_usage(self.ema, self.probe_set.x_fixed, seed=self.tc.seed)
+        if self.probe_set.has_labels:
+            out["probe"] = quick_probe(self.ema, self.probe_set)
+        return out
+
+    def _log(self, record: dict[str, Any]) -> None:
+        with open(self.out / LOG_FILE, "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def fit(self, progress: bool = True) -> Path:
+        from tqdm.auto import tqdm
+
+        self.out.mkdir(parents=True, exist_ok=True)
+        if self.step == 0 and self.tc.diagnostics_every:
+            self._log({"event": "random_init", **self.diagnostics()})
+        bar = tqdm(total=self.tc.steps, initial=self.step, desc="train", unit="step",
+                   disable=not progress, dynamic_ncols=True)
+        t_last, n_last = time.perf_counter(), 0
+        while self.step < self.tc.steps:
+            t0 = time.perf_counter()
+            stats = self.train_step()
+            self.elapsed += time.perf_counter() - t0
+            n_last += 1
+            bar.update(1)
+            if self.step % 25 == 0 or self.step == self.tc.steps:
+                img_s = n_last * self.tc.batch_size / max(1e-9, time.perf_counter() - t_last)
+                t_last, n_last = time.perf_counter(), 0
+                bar.set_postfix(loss=f"{stats['loss']:.4g}", img_s=f"{img_s:.0f}")
+                self._log({"step": self.step, **stats, "img_s": round(img_s, 1)})
+            if self.tc.diagnostics_every and self.step % self.tc.diagnostics_every == 0:
+                record = self.diagnostics()
+                self._log(record)
+                bar.write(format_diagnostics(record))
+            if self.step % self.tc.checkpoint_every == 0 or self.step == self.tc.steps:
+                self.save_state()
+        bar.close()
+        return self.export()
+
+    def export(self, path: Path | None = None) -> Path:
+        """Write the EMA weights and full metadata to out/model.safetensors."""
+        path = path or self.out / MODEL_FILE
+        card = {
+            "description": f"{self.tc.method.upper()} on {self.tc.dataset} "
+                           f"({'t-conditioned' if self.mc.t_conditioned else 'static'} encoder)",
+            "preprocessing": {"resolution": self.mc.image_size, "channels": self.mc.channels,
+                              "value_range": [-1, 1]},
+            "training": {**dataclasses.asdict(self.tc),
+                         "loss": f"DSM, {self.mc.parameterization} weighting"},
+            "data": self.data.source,
+            "budget": {"steps": self.step, "images_seen": self.step * self.tc.batch_size,
+                       "wall_time_s": round(self.elapsed, 1), "hardware": hardware(),
+                       "precision": str(self.amp_dtype or "float32").replace("torch.", "")},
+            "recommended_t": 0.5,
+            "metrics": {},
+        }
+        save_model(self.ema, path, card)
+        return path
+
+
+def format_diagnostics(record: dict[str, Any]) -> str:
+    gaps = " ".join(f"t={t}:{g:+.1%}" for t, g in record["z_usage"].items())
+    msg = f"step {record['step']}: z-usage (shuffled-z loss / own-z loss - 1) {gaps}"
+    if "probe" in record:
+        msg += " | probe " + " ".join(f"t={t}:{a:.3f}" for t, a in record["probe"].items())
+    return msg
+
+
+def train(model_config: ModelConfig | None = None, train_config: TrainConfig | None = None,
+          out: str | Path = "runs/drl", resume: bool = False, data_root=None,
+          device: str | None = None, progress: bool = True, dataset: ImageDataset | None = None,
+          preset_name: str = "small", **model_overrides: Any) -> Path:
+    """Train a DRL model and export it; returns the path of the exported safetensors file.
+
+    With resume=True, continues from out/state.safetensors bitwise-exactly (same CPU, same seed).
+    """
+    tc = train_config or TrainConfig()
+    # image_size / channels only shape image-folder datasets; named datasets fix their own.
+    folder_size = model_overrides.pop("image_size", 32)
+    folder_channels = model_overrides.pop("channels", 3)
+    if dataset is None:
+        dataset = load_dataset(tc.dataset, "train", data_root, tc.cifar_copy, folder_size,
+                               folder_channels)
+    _, h, w, c = dataset.images.shape
+    if h != w:
+        raise ValueError(f"training images must be square, got {h}x{w}")
+    mc = model_config or preset(preset_name, **{"image_size": h, "channels": c,
+                                                "probabilistic": tc.method == "vdrl",
+                                                **model_overrides})
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    trainer = Trainer(mc, tc, out, dataset, device)
+    state = Path(out) / STATE_FILE
+    if resume:
+        if not state.exists():
+            raise FileNotFoundError(f"--resume: no training state at {state}")
+        trainer.load_state()
+    elif state.exists():
+        raise FileExistsError(f"{state} exists: pass --resume to continue it, or use a new --out")
+    return trainer.fit(progress=progress)

@@ -1,0 +1,86 @@
+"""model.encode: every input type converts the same way; batch-size invariance; t handling."""
+
+import numpy as np
+import pytest
+import torch
+from conftest import tiny_model
+from PIL import Image
+
+
+@pytest.fixture(scope="module")
+def model():
+    return tiny_model(seed=1)
+
+
+@pytest.fixture(scope="module")
+def images():
+    return np.random.default_rng(0).integers(0, 256, (6, 16, 16), dtype=np.uint8)
+
+
+def test_every_entry_point_gives_the_same_code(model, images, tmp_path):
+    ref = model.encode(images, t=0.3)
+    assert ref.shape == (6, 8) and ref.dtype == np.float32 and np.isfinite(ref).all()
+    float_nchw = torch.from_numpy(images[:, None]).float() / 255
+    pil = [Image.fromarray(im) for im in images]
+    paths = []
+    for i, im in enumerate(pil):
+        paths.append(tmp_path / f"{i}.png")
+        im.save(paths[-1])
+    rgb = np.repeat(images[..., None], 3, axis=-1)  # grey stored as RGB converts back exactly
+    for other in (float_nchw, float_nchw.numpy(), pil, paths, [str(p) for p in paths], rgb,
+                  images[..., None], list(images)):
+        np.testing.assert_allclose(model.encode(other, t=0.3), ref, atol=1e-5)
+
+
+def test_resolution_is_converted_like_pillow_input(model, images):
+    big = np.kron(images, np.ones((2, 2), dtype=np.uint8))  # 32x32, exact 2x upsampling
+    assert model.encode(big, t=0.5).shape == (6, 8)
+    np.testing.assert_allclose(model.encode(big, t=0.5),
+                               model.encode([Image.fromarray(b) for b in big], t=0.5), atol=1e-5)
+
+
+def test_batch_size_does_not_change_codes(model, images):
+    full = model.encode(images, t=0.7, batch_size=6)
+    for bs in (1, 4):
+        np.testing.assert_allclose(model.encode(images, t=0.7, batch_size=bs), full, atol=1e-5)
+
+
+def test_t_sequence_gives_curves(model, images):
+    z = model.encode(images, t=[0.1, 0.5, 0.9])
+    assert z.shape == (6, 3, 8)
+    np.testing.assert_allclose(z[:, 1], model.encode(images, t=0.5), atol=1e-6)
+    assert not np.allclose(z[:, 0], z[:, 2])  # t-conditioned: the code depends on t
+
+
+def test_default_t_is_recommended_t(model, images):
+    np.testing.assert_array_equal(model.encode(images), model.encode(images, t=model.recommended_t))
+
+
+def test_static_encoder_ignores_t(images):
+    static = tiny_model(t_conditioned=False)
+    np.testing.assert_array_equal(static.encode(images, t=0.1), static.encode(images, t=0.9))
+
+
+def test_encode_restores_training_mode(images):
+    m = tiny_model().train()
+    m.encode(images[:2])
+    assert m.training
+
+
+@pytest.mark.parametrize("t", [-0.1, 1.5, float("nan"), []])
+def test_bad_t_is_a_value_error(model, images, t):
+    with pytest.raises(ValueError, match="t"):
+        model.encode(images, t=t)
+
+
+@pytest.mark.parametrize("bad, match", [
+    (np.zeros((0, 16, 16), np.uint8), "empty"),
+    (torch.full((2, 1, 16, 16), 2.0), r"\[0, 1\]"),
+    (torch.full((2, 1, 16, 16), float("nan")), "finite"),
+    (torch.zeros((2, 5, 16, 16)), "channels"),
+    (np.zeros((2, 16, 16), np.int64), "dtype"),
+    ([], "empty"),
+])
+def test_bad_images_are_value_errors(model, bad, match):
+    with pytest.raises(ValueError, match=match):
+        model.encode(bad)

@@ -1,0 +1,113 @@
+"""Trainer: exact resume, export metadata, diagnostics, and `drlkit train` through the CLI."""
+
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+from conftest import synthetic_dataset, tiny_model
+from safetensors.torch import load_file
+
+from drlkit.checkpoint import load_model, read_header
+from drlkit.cli import cli
+from drlkit.config import preset
+from drlkit.diagnostics import ProbeSet, quick_probe, z_usage
+from drlkit.train import TrainConfig, Trainer, train
+
+MC = preset("tiny", image_size=16, channels=1, latent_dim=8)
+
+
+def _tc(**kw):
+    return TrainConfig(**{"dataset": "synthetic", "steps": 6, "batch_size": 8, "checkpoint_every": 3,
+                          "diagnostics_every": 0, "warmup_steps": 2, "hflip": True, **kw})
+
+
+def test_resume_from_a_mid_run_checkpoint_is_bitwise_exact(tmp_path):
+    ds = synthetic_dataset(20)  # 20 images, batch 8: resume crosses an epoch boundary
+    full = train(MC, _tc(), tmp_path / "full", dataset=ds, progress=False)
+    half = train(MC, _tc(steps=3), tmp_path / "half", dataset=ds, progress=False)
+    assert read_header(half)["budget"]["steps"] == 3
+    resumed = train(MC, _tc(steps=6), tmp_path / "half", dataset=ds, resume=True, progress=False)
+    a, b = load_file(str(full)), load_file(str(resumed))
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    state_full = load_file(str(tmp_path / "full" / "state.safetensors"))
+    state_res = load_file(str(tmp_path / "half" / "state.safetensors"))
+    for k in state_full:
+        assert torch.equal(state_full[k], state_res[k]), k
+
+
+def test_resume_refuses_changed_options_and_existing_runs(tmp_path):
+    ds = synthetic_dataset(16)
+    train(MC, _tc(steps=3), tmp_path / "r", dataset=ds, progress=False)
+    with pytest.raises(FileExistsError, match="--resume"):
+        train(MC, _tc(steps=3), tmp_path / "r", dataset=ds, progress=False)
+    with pytest.raises(ValueError, match="different training options"):
+        train(MC, _tc(steps=6, lr=1e-2), tmp_path / "r", dataset=ds, resume=True, progress=False)
+    with pytest.raises(FileNotFoundError, match="no training state"):
+        train(MC, _tc(), tmp_path / "none", dataset=ds, resume=True, progress=False)
+
+
+def test_export_carries_full_metadata_and_ema_weights(tmp_path):
+    ds = synthetic_dataset(16)
+    mc = preset("tiny", image_size=16, channels=1, latent_dim=8, probabilistic=True)
+    trainer = Trainer(mc, _tc(method="vdrl"), tmp_path / "v", ds)
+    path = trainer.fit(progress=False)
+    meta = read_header(path)
+    assert meta["training"]["method"] == "vdrl" and meta["training"]["t_sampler"] == "uniform-t"
+    assert meta["budget"]["steps"] == 6 and meta["budget"]["images_seen"] == 48
+    assert meta["budget"]["wall_time_s"] > 0 and "cores" in meta["budget"]["hardware"]
+    assert meta["data"] == "synthetic blobs" and meta["preprocessing"]["resolution"] == 16
+    loaded = load_model(path, "cpu")
+    for (k, a), (_, b) in zip(trainer.ema.state_dict().items(), loaded.state_dict().items(), strict=True):
+        assert torch.equal(a, b), k
+    assert not all(torch.equal(a, b) for a, b in zip(trainer.model.parameters(),
+                                                      loaded.parameters(), strict=True))
+
+
+def test_diagnostics_report_z_usage_and_probe():
+    ds = synthetic_dataset(64)
+    model = tiny_model()
+    ps = ProbeSet.from_dataset(ds, n_fit=32, n_val=32)
+    gaps = z_usage(model, ps.x_fixed)
+    assert set(gaps) == {0.1, 0.3, 0.5, 0.7, 0.9} and all(g == g for g in gaps.values())
+    acc = quick_probe(model, ps)
+    assert set(acc) == {0.3, 0.7}
+    assert all(a > 0.9 for a in acc.values())  # the two blob classes are linearly separable
+
+
+def test_cli_train_a_few_steps_on_an_image_folder(tmp_path):
+    from PIL import Image
+
+    ds = synthetic_dataset(12, size=16, channels=3)
+    for i, (img, y) in enumerate(zip(ds.images, ds.labels, strict=True)):
+        (tmp_path / "imgs" / ds.classes[y]).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(img).save(tmp_path / "imgs" / ds.classes[y] / f"{i}.png")
+    out = tmp_path / "run"
+    args = ["train", "--dataset", str(tmp_path / "imgs"), "--preset", "tiny", "--latent-dim", "4",
+            "--steps", "3", "--batch-size", "4", "--image-size", "16", "--diagnostics-every", "0",
+            "--t-sampler", "range:0.2,0.8", "--out", str(out), "--quiet"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    meta = read_header(out / "model.safetensors")
+    assert meta["config"]["channels"] == 3 and meta["config"]["latent_dim"] == 4
+    assert meta["training"]["t_sampler"] == "range:0.2,0.8" and meta["training"]["hflip"]
+    assert len((out / "log.jsonl").read_text().splitlines()) >= 1
+    again = CliRunner().invoke(cli, args)
+    assert again.exit_code != 0 and "--resume" in again.output
+    bad = CliRunner().invoke(cli, [*args[:-4], "--t-sampler", "gaussian", "--out", str(out / "x")])
+    assert bad.exit_code == 2 and "t-sampler" in bad.output
+
+
+def test_cli_train_mnist_static_two_steps(tmp_path, data_root):
+    out = tmp_path / "m"
+    result = CliRunner().invoke(cli, [
+        "train", "--dataset", "mnist", "--data-root", str(data_root), "--preset", "tiny",
+        "--static", "--method", "vdrl", "--steps", "2", "--batch-size", "4",
+        "--diagnostics-every", "0", "--out", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    meta = read_header(out / "model.safetensors")
+    assert meta["config"]["image_size"] == 28 and meta["config"]["channels"] == 1
+    assert not meta["config"]["t_conditioned"] and meta["config"]["probabilistic"]
+    assert json.loads(json.dumps(meta["data"])) == "mnist train, original idx files"
