@@ -12,10 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
+from drlkit.evaluation import fit_quietly, standardised_logistic
 from drlkit.loss import dsm_per_sample
 
 Z_USAGE_T = (0.1, 0.3, 0.5, 0.7, 0.9)
@@ -83,7 +81,7 @@ def quick_probe(model, ps: ProbeSet, ts=PROBE_T) -> dict[float, float]:
     ts = ts if model.config.t_conditioned else (0.5,)
     out = {}
     for t_value in ts:
-        clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=300))
-        clf.fit(_features(model, ps.x_fit, t_value), ps.y_fit)
+        clf = fit_quietly(standardised_logistic(1.0, max_iter=300),
+                          _features(model, ps.x_fit, t_value), ps.y_fit)
         out[t_value] = float(clf.score(_features(model, ps.x_val, t_value), ps.y_val))
     return out

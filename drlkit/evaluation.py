@@ -20,11 +20,11 @@ from sklearn.preprocessing import StandardScaler
 C_GRID = (0.01, 0.1, 1.0, 10.0)
 
 
-def _probe(c: float, max_iter: int) -> Pipeline:
+def standardised_logistic(c: float, max_iter: int) -> Pipeline:
     return make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=max_iter))
 
 
-def _fit(model: Pipeline, x: np.ndarray, y: np.ndarray) -> Pipeline:
+def fit_quietly(model: Pipeline, x: np.ndarray, y: np.ndarray) -> Pipeline:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         return model.fit(x, y)
@@ -35,8 +35,10 @@ def select_c(x: np.ndarray, y: np.ndarray, c_grid: Sequence[float] = C_GRID,
     """Validation accuracy of each C on a stratified split of the train features."""
     x_fit, x_val, y_fit, y_val = train_test_split(
         x, y, test_size=val_fraction, stratify=y, random_state=seed)
-    scores = {float(c): float(_fit(_probe(c, max_iter), x_fit, y_fit).score(x_val, y_val))
-              for c in c_grid}
+    scores = {}
+    for c in c_grid:
+        clf = fit_quietly(standardised_logistic(c, max_iter), x_fit, y_fit)
+        scores[float(c)] = float(clf.score(x_val, y_val))
     best = max(scores, key=lambda c: (scores[c], -c))  # ties: the stronger regularisation
     return {"val_accuracy_by_C": scores, "C": best, "val_accuracy": scores[best]}
 
@@ -56,7 +58,7 @@ def linear_probe(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y
     x_train = np.asarray(x_train, dtype=np.float32).reshape(len(x_train), -1)
     x_test = np.asarray(x_test, dtype=np.float32).reshape(len(x_test), -1)
     sel = select_c(x_train, y_train, c_grid, val_fraction, seed, max_iter)
-    final = _fit(_probe(sel["C"], max_iter), x_train, y_train)
+    final = fit_quietly(standardised_logistic(sel["C"], max_iter), x_train, y_train)
     return {"accuracy": float(final.score(x_test, y_test)), **sel}
 
 

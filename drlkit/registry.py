@@ -28,7 +28,7 @@ class Entry:
 REGISTRY: dict[str, Entry] = {
     "mnist": Entry(
         file="mnist.safetensors",
-        sha256="0000000000000000000000000000000000000000000000000000000000000000",
+        sha256="d1ad02c266fd1d858a176ad18bd0ec79ddd82377c6e8f2c2e4c2d6923ecc698d",
         description="t-conditioned DRL, small preset, MNIST train, CPU-trained",
     ),
 }

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file
 
 from drlkit.checkpoint import atomic_save, save_model
@@ -29,6 +30,7 @@ from drlkit.model import DRLModel
 
 log = logging.getLogger(__name__)
 STATE_FILE, MODEL_FILE, LOG_FILE = "state.safetensors", "model.safetensors", "log.jsonl"
+RESUMABLE_CHANGES = ("steps", "checkpoint_every", "diagnostics_every")  # do not change the weights
 
 
 @dataclass(frozen=True)
@@ -151,8 +153,6 @@ class Trainer:
 
     def load_state(self) -> None:
         path = self.out / STATE_FILE
-        from safetensors import safe_open
-
         with safe_open(str(path), "pt") as f:
             meta = f.metadata()
         if meta.get("format") != "drlkit-train-state":
@@ -160,9 +160,10 @@ class Trainer:
         if json.loads(meta["model_config"]) != self.mc.to_dict():
             raise ValueError(f"{path}: saved with a different model config; use a new --out")
         saved_tc = TrainConfig.from_dict(json.loads(meta["train_config"]))
-        if dataclasses.replace(saved_tc, steps=self.tc.steps) != self.tc:
-            raise ValueError(f"{path}: saved with different training options; only --steps may "
-                             "change on --resume")
+        schedule_only = {k: getattr(self.tc, k) for k in RESUMABLE_CHANGES}
+        if dataclasses.replace(saved_tc, **schedule_only) != self.tc:
+            raise ValueError(f"{path}: saved with different training options; only "
+                             f"{', '.join(RESUMABLE_CHANGES)} may change on --resume")
         t = load_file(str(path))
         self.model.load_state_dict({k[6:]: v for k, v in t.items() if k.startswith("model.")})
         self.ema.load_state_dict({k[4:]: v for k, v in t.items() if k.startswith("ema.")})
@@ -255,7 +256,10 @@ class Trainer:
                          "loss": f"DSM, {self.mc.parameterization} weighting"},
             "data": self.data.source,
             "budget": {"steps": self.step, "images_seen": self.step * self.tc.batch_size,
-                       "wall_time_s": round(self.elapsed, 1), "hardware": hardware(),
+                       "wall_time_s": round(self.elapsed, 1),
+                       "wall_time_note": "seconds in training steps; diagnostics and checkpoint "
+                                         "writes excluded",
+                       "hardware": hardware(),
                        "precision": str(self.amp_dtype or "float32").replace("torch.", "")},
             "recommended_t": 0.5,
             "metrics": {},
