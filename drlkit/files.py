@@ -66,7 +66,7 @@ def encode_files(model: DRLModel, paths: Sequence[Path], t, batch_size: int = 25
         bar.update(len(paths[s : s + batch_size]))
     bar.close()
     d = model.config.latent_dim
-    shape = (0, d) if np.ndim(t) == 0 or t is None else (0, len(t), d)
+    shape = (0, d) if np.ndim(t) == 0 else (0, len(t), d)  # np.ndim(None) == 0
     out = np.concatenate(feats) if feats else np.empty(shape, dtype=np.float32)
     return EncodeResult(out, kept, skipped)
 

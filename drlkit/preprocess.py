@@ -20,6 +20,7 @@ from PIL import Image
 from torch import Tensor
 
 LUMA = (0.299, 0.587, 0.114)
+IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 
 
 def load_image(path: str | os.PathLike) -> np.ndarray:
@@ -132,5 +133,3 @@ def to_model_input(images: Any, channels: int, size: int) -> Tensor:
 def is_image_path(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_EXTENSIONS
 
-
-IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
