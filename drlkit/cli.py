@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import click
+import numpy as np
 
 from drlkit import __version__
 from drlkit.checkpoint import CheckpointError
@@ -206,15 +207,79 @@ def encode(path, model_name, t_value, out, batch_size, device, quiet) -> None:
                    f"{sidecar(out, 'skipped')}", err=True)
 
 
+def _parse_list(value: str, parse, param_hint: str):
+    try:
+        return parse(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint=param_hint) from None
+
+
+def _write_outputs(report: dict, report_path, table_path, plot_path, title: str) -> None:
+    from drlkit.evaluation import markdown_tables
+
+    table = markdown_tables(report)
+    click.echo(table)
+    if report_path:
+        _write_text(report_path, json.dumps(report, indent=2, default=_json_default) + "\n")
+        click.echo(f"wrote {report_path}")
+    if table_path:
+        _write_text(table_path, table + "\n")
+        click.echo(f"wrote {table_path}")
+    if plot_path:
+        from drlkit.plots import plot_t_curves
+
+        try:
+            plot_t_curves(report, plot_path, title=title)
+        except (ImportError, ValueError) as e:
+            raise click.ClickException(f"--plot: {e}") from None
+        click.echo(f"wrote {plot_path}")
+
+
+def _json_default(v):
+    if isinstance(v, np.generic):
+        return v.item()
+    raise TypeError(f"not JSON serialisable: {type(v).__name__}")
+
+
+def _write_text(path, text: str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+METRICS_HELP = ("Comma-separated: linear_probe, knn_probe, cluster, few_label, semi_supervised "
+                "[default: all].")
+
+
 @cli.command(name="eval")
 @click.argument("model_name", metavar="MODEL")
 @click.option("--dataset", type=click.Choice(["mnist", "fashion-mnist", "cifar10"]), required=True,
-              help="Labelled dataset: probe fit on its train split, scored on its test split.")
+              help="Labelled dataset: metrics fit on its train split, scored on its test split.")
 @click.option("--t", "t_value", default="0.1,0.3,0.5,0.7,0.9", show_default=True,
-              help="Times to probe (t-conditioned models); the best on validation is recommended.")
-@click.option("--pixels/--no-pixels", default=True, show_default=True,
-              help="Also probe raw pixels under the same protocol.")
+              help="Times to sweep (t-conditioned models); for each metric the best on "
+                   "validation is reported, plus the concatenated multi-t code.")
+@click.option("--metrics", default=None, help=METRICS_HELP)
+@click.option("--baselines", default="pixels,random", show_default=True,
+              help="Comma-separated: pixels (raw pixels), random (a randomly initialised encoder "
+                   "of the same architecture), or none.")
 @click.option("--report", type=click.Path(dir_okay=False), default=None, help="Write JSON here.")
+@click.option("--table", type=click.Path(dir_okay=False), default=None,
+              help="Write the markdown tables here.")
+@click.option("--plot", type=click.Path(dir_okay=False), default=None,
+              help="Write the metric-vs-t curves here (PNG; needs matplotlib).")
+@click.option("--plot-embedding", type=click.Path(dir_okay=False), default=None,
+              help="Write a 2-D view of the test codes at the recommended t, coloured by class.")
+@click.option("--embedding", type=click.Choice(["pca", "tsne"]), default="pca", show_default=True,
+              help="Projection for --plot-embedding (t-SNE on at most 5,000 points).")
+@click.option("--max-train", type=click.IntRange(20), default=None,
+              help="Use a stratified subset of this many train images (quick looks; the report "
+                   "says so).")
+@click.option("--max-test", type=click.IntRange(10), default=None,
+              help="Use a stratified subset of this many test images.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of validation splits, label draws, k-means and the random encoder.")
 @click.option("--write-card", is_flag=True,
               help="Store the metrics and recommended t in MODEL's file (a path, not a registry "
                    "name: shipped files are hash-pinned).")
@@ -222,53 +287,188 @@ def encode(path, model_name, t_value, out, batch_size, device, quiet) -> None:
               help="Dataset folder [default: $DRLKIT_DATA, else ./data].")
 @click.option("--batch-size", type=click.IntRange(1), default=500, show_default=True)
 @click.option("--device", default=None, help="cpu, cuda, ... [default: cuda if available].")
-def evaluate(model_name, dataset, t_value, pixels, report, write_card, data_root, batch_size,
-             device) -> None:
-    """Linear-probe accuracy of MODEL's code (C and t chosen on a validation split of train)."""
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def evaluate(model_name, dataset, t_value, metrics, baselines, report, table, plot,
+             plot_embedding, embedding, max_train, max_test, seed, write_card, data_root,
+             batch_size, device, quiet) -> None:
+    """Evaluate MODEL's codes downstream: every metric over a t grid, with baselines.
+
+    The protocol is in docs/evaluation.md: t and every hyperparameter are chosen on a validation
+    split of train; the test split is only scored.
+    """
     import time
 
-    from drlkit.data import load_dataset
-    from drlkit.evaluation import pixel_probe, probe_model
+    from drlkit.data import load_dataset, stratified_subset
+    from drlkit.evaluation import card_metrics, evaluate_model
+    from drlkit.metrics import parse_metrics
     from drlkit.registry import REGISTRY
 
     if write_card and model_name in REGISTRY:
         raise click.BadParameter("pass the file path of a model you trained, not a registry name",
                                  param_hint="--write-card")
-    model = _load(model_name, device)
+    if write_card and (max_train or max_test):
+        raise click.BadParameter("cards hold full-data metrics only", param_hint="--write-card")
+    names = _parse_list(metrics, parse_metrics, "--metrics")
+    base = [] if baselines.strip() == "none" else [b.strip() for b in baselines.split(",")
+                                                   if b.strip()]
     ts = _parse_ts(t_value)
     ts = [ts] if isinstance(ts, float) else ts
+    model = _load(model_name, device)
     try:
-        train_ds = load_dataset(dataset, "train", data_root)
-        test_ds = load_dataset(dataset, "test", data_root)
+        train_ds = stratified_subset(load_dataset(dataset, "train", data_root), max_train, seed,
+                                      "train")
+        test_ds = stratified_subset(load_dataset(dataset, "test", data_root), max_test, seed,
+                                     "test")
     except DataError as e:
         raise click.ClickException(str(e)) from None
     start = time.perf_counter()
-    result = probe_model(model, train_ds.images, train_ds.labels, test_ds.images, test_ds.labels,
-                         ts, batch_size=batch_size, progress=True)
-    result["wall_time_s"] = round(time.perf_counter() - start, 1)
+    try:
+        result = evaluate_model(model, train_ds, test_ds, ts, names, base, seed=seed,
+                                batch_size=batch_size, progress=not quiet)
+    except ValueError as e:
+        raise click.ClickException(str(e)) from None
     out = {"model": model_name, "dataset": dataset, "train": train_ds.source,
-           "test": test_ds.source, "protocol": "standardise + LogisticRegression, C on a 10% "
-           "stratified validation split of train, t by validation accuracy", **result}
-    if pixels:
-        click.echo("probing raw pixels ...")
-        out["pixels"] = pixel_probe(train_ds.images, train_ds.labels, test_ds.images, test_ds.labels)
-    for t, r in result["by_t"].items():
-        click.echo(f"t={t:<5} val {r['val_accuracy']:.4f}  test {r['accuracy']:.4f}  C={r['C']}")
-    click.echo(f"recommended t={result['recommended_t']}: test linear-probe accuracy "
-               f"{result['linear_probe']['accuracy']:.4f}")
-    if pixels:
-        click.echo(f"raw pixels: test linear-probe accuracy {out['pixels']['accuracy']:.4f}")
-    if report:
-        Path(report).write_text(json.dumps(out, indent=2))
+           "test": test_ds.source, "protocol": "docs/evaluation.md", "seed": seed, **result,
+           "total_wall_time_s": round(time.perf_counter() - start, 1),
+           "hardware": _hardware(model)}
+    _write_outputs(out, report, table, plot, f"{model_name} on {dataset}")
+    rec = out["recommended_t"]
+    if plot_embedding:
+        from drlkit.plots import plot_embedding as plot_emb
+
+        z = model.encode(test_ds.images, t=rec, batch_size=batch_size, progress=not quiet)
+        try:
+            plot_emb(z, test_ds.labels, plot_embedding, embedding, test_ds.classes, seed=seed,
+                     title=f"{model_name}: {dataset} test codes at t={rec} ({embedding.upper()})")
+        except ImportError as e:
+            raise click.ClickException(f"--plot-embedding: {e}") from None
+        click.echo(f"wrote {plot_embedding}")
+    lin = out["representations"]["model"]["best"].get("linear")
+    if lin:
+        click.echo(f"recommended t={rec}: test linear-probe accuracy {lin['test']:.4f}")
+    click.echo(f"total wall time {out['total_wall_time_s']} s")
     if write_card:
         from drlkit.checkpoint import update_card
 
-        metrics = {"linear_probe": {"dataset": test_ds.source, **result["linear_probe"]},
-                   "linear_probe_by_t": {str(t): r["accuracy"] for t, r in result["by_t"].items()}}
-        if pixels:
-            metrics["pixels_linear_probe"] = out["pixels"]
-        update_card(model_name, recommended_t=result["recommended_t"], metrics=metrics)
+        update_card(model_name, recommended_t=rec, metrics=card_metrics(out))
         click.echo(f"updated the card of {model_name}")
+
+
+def _hardware(model) -> str:
+    from drlkit.train import hardware
+
+    return hardware() if model.device.type == "cuda" else hardware().split(" + ")[-1]
+
+
+def _load_array(path: str) -> np.ndarray:
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as e:  # object arrays, not a .npy file, truncated
+        raise click.ClickException(f"{path}: cannot read as a .npy array: {e}") from None
+
+
+def _read_labels(path: str) -> np.ndarray:
+    p = Path(path)
+    if p.suffix == ".npy":
+        return _load_array(p)
+    lines = [ln.strip() for ln in p.read_text().splitlines()]
+    labels = [ln for ln in lines if ln]
+    try:
+        return np.array([int(v) for v in labels])
+    except ValueError:
+        return np.array(labels)
+
+
+def _folder_labels(feats: str) -> np.ndarray:
+    from drlkit.files import sidecar
+
+    files = sidecar(Path(feats), "files")
+    if not files.is_file():
+        raise click.ClickException(f"{files}: not found (written by `drlkit encode` beside its "
+                                   "--out); pass --labels instead")
+    return np.array([Path(line).parent.name for line in files.read_text().splitlines() if line])
+
+
+@cli.command()
+@click.argument("features", type=click.Path(exists=True, dir_okay=False))
+@click.option("--labels", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Labels of FEATURES' rows: .npy, or a text file with one label per line.")
+@click.option("--labels-from-folders", is_flag=True,
+              help="Label each row by its image's parent folder (from FEATURES' .files.txt).")
+@click.option("--test", "test_features", type=click.Path(exists=True, dir_okay=False),
+              default=None, help="Test features (.npy); without them a stratified --test-fraction "
+                                 "of FEATURES is held out.")
+@click.option("--test-labels", type=click.Path(exists=True, dir_okay=False), default=None)
+@click.option("--test-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              default=0.2, show_default=True)
+@click.option("--t", "t_value", default=None,
+              help="The times of (N, T, D) features, in order (as given to `drlkit encode`).")
+@click.option("--metrics", default=None, help=METRICS_HELP)
+@click.option("--report", type=click.Path(dir_okay=False), default=None, help="Write JSON here.")
+@click.option("--table", type=click.Path(dir_okay=False), default=None,
+              help="Write the markdown tables here.")
+@click.option("--plot", type=click.Path(dir_okay=False), default=None,
+              help="Metric-vs-t curves (PNG) for (N, T, D) features.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def probe(features, labels, labels_from_folders, test_features, test_labels, test_fraction,
+          t_value, metrics, report, table, plot, seed, quiet) -> None:
+    """Evaluate saved features (from `drlkit encode`) against labels, with the eval protocol."""
+    from drlkit.evaluation import evaluate_code, t_sweep
+    from drlkit.metrics import parse_metrics
+
+    if (labels is None) == (not labels_from_folders):
+        raise click.UsageError("give exactly one of --labels and --labels-from-folders")
+    names = _parse_list(metrics, parse_metrics, "--metrics")
+    x = _load_array(features)
+    y = _folder_labels(features) if labels_from_folders else _read_labels(labels)
+    if len(y) != len(x):
+        raise click.ClickException(f"{len(x)} feature rows but {len(y)} labels")
+    if test_features:
+        xt = _load_array(test_features)
+        if test_labels:
+            yt = _read_labels(test_labels)
+        elif labels_from_folders:
+            yt = _folder_labels(test_features)
+        else:
+            raise click.UsageError("--test needs --test-labels (or --labels-from-folders)")
+        if len(yt) != len(xt):
+            raise click.ClickException(f"{len(xt)} test feature rows but {len(yt)} test labels")
+        split = f"given test set {test_features}"
+    else:
+        from sklearn.model_selection import train_test_split
+
+        try:
+            tr, te = train_test_split(np.arange(len(x)), test_size=test_fraction, stratify=y,
+                                      random_state=seed)
+        except ValueError as e:
+            raise click.ClickException(f"cannot hold out a stratified test split: {e}") from None
+        x, xt, y, yt = x[tr], x[te], y[tr], y[te]
+        split = f"stratified {test_fraction:g} of {features} held out (seed {seed})"
+    if x.ndim not in (2, 3) or xt.shape[1:] != x.shape[1:]:
+        raise click.ClickException(f"features must be (N, D) or (N, T, D) with equal trailing "
+                                   f"shapes, got {x.shape} and {xt.shape}")
+    out = {"features": features, "split": split, "n_train": len(x), "n_test": len(xt),
+           "metrics": names, "protocol": "docs/evaluation.md"}
+    try:
+        if x.ndim == 3:
+            ts = _parse_ts(t_value)
+            ts = [ts] if isinstance(ts, float) else ts
+            if ts is None or len(ts) != x.shape[1]:
+                raise click.BadParameter(f"features hold {x.shape[1]} times: pass them in order, "
+                                         "e.g. --t 0.1,0.5,0.9", param_hint="--t")
+            out["t"] = ts
+            rep = t_sweep(x, y, xt, yt, ts, names, seed=seed, progress=not quiet,
+                          desc="features")
+        else:
+            rep = evaluate_code(x, y, xt, yt, names, seed, progress=not quiet, desc="features")
+    except ValueError as e:
+        raise click.ClickException(str(e)) from None
+    out["representations"] = {"features": rep}
+    _write_outputs(out, report, table, plot if x.ndim == 3 else None, Path(features).name)
+    if plot and x.ndim != 3:
+        click.echo("note: --plot draws metric-vs-t curves, which need (N, T, D) features",
+                   err=True)
 
 
 def main() -> None:

@@ -219,3 +219,17 @@ def load_dataset(name: str, split: str = "train", root=None, cifar_copy: str = "
     if not Path(name).is_dir():
         raise DataError(f"unknown dataset {name!r}: use one of {DATASETS} or an image folder path")
     return load_image_folder(name, image_size, channels)
+
+
+def stratified_subset(ds: ImageDataset, n: int | None, seed: int = 0, what: str = "subset"
+                      ) -> ImageDataset:
+    """At most n examples of a labelled dataset, stratified by class and seeded; `source` says so."""
+    if n is None or n >= len(ds):
+        return ds
+    from sklearn.model_selection import train_test_split
+
+    idx, _ = train_test_split(np.arange(len(ds)), train_size=n, stratify=ds.labels,
+                              random_state=seed)
+    idx = np.sort(idx)
+    return ImageDataset(ds.images[idx], ds.labels[idx], ds.classes,
+                        f"{ds.source} [{what}: {n} of {len(ds)}, stratified, seed {seed}]")

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from drlkit.evaluation import fit_quietly, standardised_logistic
 from drlkit.loss import dsm_per_sample
+from drlkit.metrics import fit_quietly, standardised_logistic
 
 Z_USAGE_T = (0.1, 0.3, 0.5, 0.7, 0.9)
 PROBE_T = (0.3, 0.7)

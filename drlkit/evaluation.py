@@ -1,87 +1,254 @@
-"""Downstream evaluation on (features, labels): the linear probe of the model cards.
+"""The t-sweep, the baselines and the report of `drlkit eval` (DESIGN §3; protocol in
+docs/evaluation.md).
 
-Protocol: standardise features, LogisticRegression (lbfgs, multinomial); C chosen from a grid on a
-stratified validation split of the *train* features only, then refit on all train features with
-that C and scored once on test. Test labels never influence any choice.
+`t_sweep` runs every metric of `drlkit.metrics` on the code at each t of a grid and on the
+concatenated multi-t code, and chooses the best t per metric on validation scores only.
+`evaluate_model` adds the baselines under the same protocol: raw pixels, and a randomly
+initialised encoder of the model's architecture.
 """
 
 from __future__ import annotations
 
-import warnings
+import time
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import train_test_split
-from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import StandardScaler
 
-C_GRID = (0.01, 0.1, 1.0, 10.0)
+from drlkit.metrics import METRICS, parse_metrics, scores
 
 
-def standardised_logistic(c: float, max_iter: int) -> Pipeline:
-    return make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=max_iter))
+def evaluate_features(x_train, y_train, x_test, y_test, metrics: Sequence[str] | None = None,
+                      seed: int = 0, metric_kwargs: dict[str, dict] | None = None,
+                      bar=None) -> dict:
+    """Run `metrics` (default: all) on one representation.
+
+    Returns {"metrics": {metric: result dict}, "scores": {name: {"test", "val"}}}.
+    """
+    results, flat = {}, {}
+    for m in parse_metrics(metrics):
+        if bar is not None:
+            bar.set_postfix_str(m)
+        results[m] = METRICS[m](x_train, y_train, x_test, y_test, seed=seed,
+                                **(metric_kwargs or {}).get(m, {}))
+        flat.update({k: {"test": te, "val": va} for k, (te, va) in scores(m, results[m]).items()})
+        if bar is not None:
+            bar.update(1)
+    return {"metrics": results, "scores": flat}
 
 
-def fit_quietly(model: Pipeline, x: np.ndarray, y: np.ndarray) -> Pipeline:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return model.fit(x, y)
-
-
-def select_c(x: np.ndarray, y: np.ndarray, c_grid: Sequence[float] = C_GRID,
-             val_fraction: float = 0.1, seed: int = 0, max_iter: int = 1000) -> dict:
-    """Validation accuracy of each C on a stratified split of the train features."""
-    x_fit, x_val, y_fit, y_val = train_test_split(
-        x, y, test_size=val_fraction, stratify=y, random_state=seed)
-    scores = {}
-    for c in c_grid:
-        clf = fit_quietly(standardised_logistic(c, max_iter), x_fit, y_fit)
-        scores[float(c)] = float(clf.score(x_val, y_val))
-    best = max(scores, key=lambda c: (scores[c], -c))  # ties: the stronger regularisation
-    return {"val_accuracy_by_C": scores, "C": best, "val_accuracy": scores[best]}
-
-
-def linear_probe(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
-                 c_grid: Sequence[float] = C_GRID, val_fraction: float = 0.1, seed: int = 0,
-                 max_iter: int = 1000) -> dict:
-    """Standardise + LogisticRegression with C chosen on a validation split of train.
+def t_sweep(z_train, y_train, z_test, y_test, ts: Sequence[float],
+            metrics: Sequence[str] | None = None, multi_t: bool = True, seed: int = 0,
+            metric_kwargs: dict[str, dict] | None = None, progress: bool = False,
+            desc: str = "t-sweep") -> dict:
+    """Every metric at every t, and on the concatenated multi-t code; best t chosen on validation.
 
     Args:
-        x_train, x_test: features (N, D) (flattened if more dims).
-        y_train, y_test: integer labels (N,).
+        z_train, z_test: codes (N, T, D), e.g. `model.encode(images, t=ts)`.
+        ts: the T times, in the order of axis 1.
+        multi_t: also evaluate the concatenation over all T times, (N, T*D).
 
     Returns:
-        {"accuracy": test accuracy, "C": chosen C, "val_accuracy": ..., "val_accuracy_by_C": ...}
+        {"t": ts, "by_t": {t: evaluate_features result}, "multi_t": result (if multi_t and T > 1),
+         "best": {score: {"t": chosen by val, "test": test at that t, "val": ...}}}.
+        Test scores are reported at every t, but only validation scores choose t.
     """
-    x_train = np.asarray(x_train, dtype=np.float32).reshape(len(x_train), -1)
-    x_test = np.asarray(x_test, dtype=np.float32).reshape(len(x_test), -1)
-    sel = select_c(x_train, y_train, c_grid, val_fraction, seed, max_iter)
-    final = fit_quietly(standardised_logistic(sel["C"], max_iter), x_train, y_train)
-    return {"accuracy": float(final.score(x_test, y_test)), **sel}
+    z_train, z_test = np.asarray(z_train), np.asarray(z_test)
+    ts = [float(t) for t in ts]
+    if z_train.ndim != 3 or z_test.ndim != 3 or z_train.shape[1] != len(ts) \
+            or z_test.shape[1] != len(ts):
+        raise ValueError(f"expected codes (N, {len(ts)}, D) for {len(ts)} times, got "
+                         f"{z_train.shape} and {z_test.shape}")
+    names = parse_metrics(metrics)
+    do_multi = multi_t and len(ts) > 1
+    from tqdm.auto import tqdm
+
+    with tqdm(total=len(names) * (len(ts) + do_multi), desc=desc, unit="metric",
+              disable=not progress) as bar:
+        by_t = {}
+        for j, t in enumerate(ts):
+            bar.set_description(f"{desc} t={t:g}")
+            by_t[t] = evaluate_features(z_train[:, j], y_train, z_test[:, j], y_test, names, seed,
+                                        metric_kwargs, bar)
+        out: dict[str, Any] = {"t": ts, "by_t": by_t}
+        if do_multi:
+            bar.set_description(f"{desc} multi-t")
+            out["multi_t"] = evaluate_features(z_train.reshape(len(z_train), -1), y_train,
+                                               z_test.reshape(len(z_test), -1), y_test, names,
+                                               seed, metric_kwargs, bar)
+    out["best"] = select_best_t(by_t)
+    return out
 
 
-def probe_model(model, train_images: np.ndarray, y_train: np.ndarray, test_images: np.ndarray,
-                y_test: np.ndarray, ts: Sequence[float], batch_size: int = 500, seed: int = 0,
-                progress: bool = False) -> dict:
-    """Linear probe of a model's code at each t; the recommended t is the best on validation.
+def select_best_t(by_t: dict[float, dict]) -> dict[str, dict[str, float]]:
+    """For each score, the t with the highest validation value (ties: the earlier t in the grid)."""
+    best = {}
+    for name in next(iter(by_t.values()))["scores"]:
+        t = max(by_t, key=lambda t_: by_t[t_]["scores"][name]["val"])
+        best[name] = {"t": t, **by_t[t]["scores"][name]}
+    return best
 
-    Returns {"by_t": {t: probe dict}, "recommended_t": t, "linear_probe": probe dict at that t}.
-    Test accuracy is reported for every t, but only validation accuracy picks t (and C).
+
+# --------------------------------------------------------------------------- models and baselines
+
+
+def random_encoder(model, seed: int = 0):
+    """A freshly initialised model of the same architecture (the random-features baseline)."""
+    import torch
+
+    from drlkit.model import DRLModel
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        rnd = DRLModel(model.config, card={"recommended_t": model.recommended_t})
+    return rnd.to(model.device).eval()
+
+
+def pixel_features(images: np.ndarray) -> np.ndarray:
+    """Raw pixels scaled to [0, 1] and flattened: the pixel baseline's features."""
+    return images.reshape(len(images), -1).astype(np.float32) / 255.0
+
+
+def evaluate_code(x_train, y_train, x_test, y_test, metrics: Sequence[str] | None = None,
+                  seed: int = 0, metric_kwargs: dict[str, dict] | None = None,
+                  progress: bool = False, desc: str = "evaluate") -> dict:
+    """Every metric on one t-free representation (pixels, a static code, saved features), with
+    a progress bar; "best" mirrors `t_sweep`'s with t = None, so reports read the same."""
+    from tqdm.auto import tqdm
+
+    names = parse_metrics(metrics)
+    with tqdm(total=len(names), desc=desc, unit="metric", disable=not progress) as bar:
+        res = evaluate_features(x_train, y_train, x_test, y_test, names, seed, metric_kwargs, bar)
+    return {**res, "best": {k: {"t": None, **v} for k, v in res["scores"].items()}}
+
+
+def _model_rep(model, train, test, ts, names, seed, metric_kwargs, batch_size, progress, desc):
+    if not model.config.t_conditioned:  # static encoder: one code, no t to choose
+        z_train = model.encode(train.images, batch_size=batch_size, progress=progress)
+        z_test = model.encode(test.images, batch_size=batch_size, progress=progress)
+        return evaluate_code(z_train, train.labels, z_test, test.labels, names, seed,
+                             metric_kwargs, progress, desc)
+    z_train = model.encode(train.images, t=ts, batch_size=batch_size, progress=progress)
+    z_test = model.encode(test.images, t=ts, batch_size=batch_size, progress=progress)
+    return t_sweep(z_train, train.labels, z_test, test.labels, ts, names, seed=seed,
+                   metric_kwargs=metric_kwargs, progress=progress, desc=desc)
+
+
+BASELINES = ("pixels", "random")
+
+
+def evaluate_model(model, train, test, ts: Sequence[float], metrics: Sequence[str] | None = None,
+                   baselines: Sequence[str] = BASELINES, seed: int = 0,
+                   metric_kwargs: dict[str, dict] | None = None, batch_size: int = 500,
+                   progress: bool = False) -> dict:
+    """The full report: the model's t-sweep (or its single code if static), and the baselines
+    under the same protocol: raw pixels, and a random encoder of the same architecture.
+
+    Args:
+        train, test: `drlkit.data.ImageDataset`s with labels.
+
+    Returns:
+        {"representations": {"model": ..., "random_encoder": ..., "pixels": ...},
+         "recommended_t": the t with the best validation linear-probe accuracy (if swept),
+         "wall_time_s": {representation: seconds}}.
     """
-    ts = list(ts) if model.config.t_conditioned else [model.recommended_t]
-    z_train = model.encode(train_images, t=ts, batch_size=batch_size, progress=progress)
-    z_test = model.encode(test_images, t=ts, batch_size=batch_size, progress=progress)
-    by_t = {}
-    for j, t in enumerate(ts):
-        by_t[float(t)] = linear_probe(z_train[:, j], y_train, z_test[:, j], y_test, seed=seed)
-    best_t = max(by_t, key=lambda t: by_t[t]["val_accuracy"])
-    return {"by_t": by_t, "recommended_t": best_t, "linear_probe": by_t[best_t]}
+    names = parse_metrics(metrics)
+    bad = [b for b in baselines if b not in BASELINES]
+    if bad:
+        raise ValueError(f"unknown baseline(s) {bad}; choose from {', '.join(BASELINES)}")
+    if train.labels is None or test.labels is None:
+        raise ValueError("evaluation needs labelled train and test data")
+    ts = [float(t) for t in ts]
+    reps, times = {}, {}
+    jobs = [("model", model)] + ([("random_encoder", None)] if "random" in baselines else [])
+    for name, m in jobs:
+        start = time.perf_counter()
+        m = m if m is not None else random_encoder(model, seed)
+        reps[name] = _model_rep(m, train, test, ts, names, seed, metric_kwargs, batch_size,
+                                progress, desc=name)
+        times[name] = round(time.perf_counter() - start, 1)
+    if "pixels" in baselines:
+        start = time.perf_counter()
+        reps["pixels"] = evaluate_code(pixel_features(train.images), train.labels,
+                                       pixel_features(test.images), test.labels, names, seed,
+                                       metric_kwargs, progress, "pixels")
+        times["pixels"] = round(time.perf_counter() - start, 1)
+    out: dict[str, Any] = {"t": ts if model.config.t_conditioned else None, "metrics": names,
+                           "representations": reps, "wall_time_s": times}
+    lin = reps["model"]["best"].get("linear")
+    out["recommended_t"] = lin["t"] if lin and lin["t"] is not None else model.recommended_t
+    return out
 
 
-def pixel_probe(train_images: np.ndarray, y_train: np.ndarray, test_images: np.ndarray,
-                y_test: np.ndarray, seed: int = 0) -> dict:
-    """The raw-pixel baseline under the same protocol (pixels scaled to [0, 1], flattened)."""
-    return linear_probe(train_images.reshape(len(train_images), -1) / 255.0, y_train,
-                        test_images.reshape(len(test_images), -1) / 255.0, y_test, seed=seed)
+def summary_rows(report: dict) -> list[dict[str, Any]]:
+    """The headline table: one row per representation variant, one column per score.
+
+    Rows: each representation at its validation-chosen t (per score), and its multi-t code.
+    """
+    rows = []
+    labels = {"model": "model", "random_encoder": "random encoder", "pixels": "raw pixels"}
+    for key, rep in report["representations"].items():
+        name = labels.get(key, key)
+        best = rep["best"]
+        t_note = "" if "by_t" not in rep else " (best t on val)"
+        rows.append({"representation": name + t_note,
+                     **{k: v["test"] for k, v in best.items()},
+                     "t": {k: v["t"] for k, v in best.items()} if "by_t" in rep else None})
+        if "multi_t" in rep:
+            rows.append({"representation": f"{name} (multi-t)",
+                         **{k: v["test"] for k, v in rep["multi_t"]["scores"].items()},
+                         "t": None})
+    return rows
+
+
+def markdown_tables(report: dict) -> str:
+    """The report as markdown: the summary table, then the model's sweep (test, val-chosen t in bold)."""
+    rows = summary_rows(report)
+    cols = [k for k in rows[0] if k not in ("representation", "t")]
+    lines = ["| representation | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    for r in rows:
+        lines.append(f"| {r['representation']} | " + " | ".join(_fmt(r.get(c)) for c in cols) + " |")
+    for key, rep in report["representations"].items():
+        if "by_t" not in rep:
+            continue
+        lines += ["", f"{key}: test scores by t (the validation-chosen t in bold)", "",
+                  "| t | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+        for t, res in rep["by_t"].items():
+            cells = []
+            for c in cols:
+                v = _fmt(res["scores"].get(c, {}).get("test"))
+                cells.append(f"**{v}**" if rep["best"].get(c, {}).get("t") == t else v)
+            lines.append(f"| {t:g} | " + " | ".join(cells) + " |")
+        if "multi_t" in rep:
+            lines.append("| multi-t | " + " | ".join(
+                _fmt(rep["multi_t"]["scores"].get(c, {}).get("test")) for c in cols) + " |")
+    return "\n".join(lines)
+
+
+def _fmt(v) -> str:
+    return "-" if v is None else f"{v:.4f}"
+
+
+def card_metrics(report: dict) -> dict:
+    """The card's `metrics`: headline scores of the model and baselines at validation-chosen t."""
+    reps = report["representations"]
+    model = reps["model"]
+    metrics: dict = {"dataset": report["test"], "protocol": "docs/evaluation.md",
+                     "best": model["best"]}
+    if "linear_probe" in report["metrics"]:
+        t = model["best"]["linear"]["t"]
+        res = model["by_t"][t] if "by_t" in model else model
+        metrics["linear_probe"] = {"dataset": report["test"], "t": t,
+                                   **res["metrics"]["linear_probe"]}
+        if "by_t" in model:
+            metrics["linear_probe_by_t"] = {str(k): r["scores"]["linear"]["test"]
+                                            for k, r in model["by_t"].items()}
+    if "multi_t" in model:
+        metrics["multi_t"] = {k: v["test"] for k, v in model["multi_t"]["scores"].items()}
+    for key in ("pixels", "random_encoder"):
+        if key in reps:
+            metrics[key] = {k: v["test"] for k, v in reps[key]["best"].items()}
+            if "linear_probe" in report["metrics"]:
+                lin = reps[key]["best"]["linear"]
+                metrics[f"{key}_linear_probe"] = {"accuracy": lin["test"], "t": lin["t"]}
+    return metrics

@@ -27,6 +27,13 @@ class DRLModel(nn.Module):
         self.score_net = ScoreUNet(config)
         self.precond = Preconditioner(config)
 
+    def __repr__(self) -> str:  # the architecture dump of nn.Module is one call away: print(model.encoder)
+        c = self.config
+        kind = "t-conditioned" if c.t_conditioned else "static"
+        n = sum(p.numel() for p in self.encoder.parameters())
+        return (f"DRLModel({c.channels}x{c.image_size}x{c.image_size} -> {c.latent_dim}-d, {kind}, "
+                f"encoder {n:,} params)")
+
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device

@@ -112,8 +112,14 @@ def to_model_input(images: Any, channels: int, size: int) -> Tensor:
     if isinstance(images, np.ndarray) and images.dtype == np.uint8:
         if images.ndim == 2 or (images.ndim == 3 and images.shape[-1] in (1, 2, 3, 4)):
             images = [images]  # one (H, W) or (H, W, C) image
-        elif images.ndim in (3, 4):
-            images = list(images)  # (N, H, W) or (N, H, W, C)
+        elif images.ndim in (3, 4):  # (N, H, W) or (N, H, W, C): one batched conversion
+            if len(images) == 0:
+                raise ValueError("images: empty input, expected at least one image")
+            arr = np.ascontiguousarray(images[..., None] if images.ndim == 3 else images)
+            if not arr.flags.writeable:  # torch tensors cannot share read-only memory
+                arr = arr.copy()
+            x = torch.from_numpy(arr).permute(0, 3, 1, 2).float() / 255
+            return _resize(_convert_channels(x, channels), size).contiguous()
         else:
             raise ValueError(f"images: uint8 arrays must be (N, H, W[, C]), got {images.shape}")
     if isinstance(images, Sequence) and not isinstance(images, (str, bytes)):

@@ -1,0 +1,178 @@
+"""`DRLTransformer`: a DRL encoder as a scikit-learn transformer (DESIGN §3).
+
+    from sklearn.pipeline import make_pipeline
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV
+
+    pipe = make_pipeline(DRLTransformer(model="mnist"), LogisticRegression(max_iter=1000))
+    search = GridSearchCV(pipe, {"drltransformer__t": [0.3, 0.5, 0.9]}).fit(images, labels)
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.utils.validation import check_array, check_is_fitted
+
+from drlkit.config import ModelConfig
+from drlkit.model import DRLModel, _check_t
+
+
+class DRLTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Images -> DRL codes, for scikit-learn pipelines; `t` is a hyperparameter like any other.
+
+    Args:
+        model: a registry name ("mnist"), a path to a drlkit .safetensors file, or a DRLModel.
+            Loaded (and sha256-verified, for registry names) in `fit`.
+        t: diffusion time in [0, 1]; a sequence of times gives the concatenated multi-t code
+            (N, T*D); None: the model's recommended t.
+        batch_size: images per forward pass (the codes do not depend on it).
+        device: "cpu", "cuda", ...; None: cuda if available.
+        image_shape: (H, W, C) of the rows of 2-D input (flattened images, HWC order);
+            None: the model's own (image_size, image_size, channels).
+
+    Input X: uint8 images (N, H, W, C) or (N, H, W) in 0-255, float images in [0, 1] with the
+    same layouts, 2-D rows of flattened images (see `image_shape`), or a list of file paths or
+    PIL images. Images of another size or channel count are converted as by `DRLModel.encode`.
+
+    Output: float32 (N, D), or (N, T*D) for a sequence of times.
+    """
+
+    def __init__(self, model: str | os.PathLike | DRLModel = "mnist",
+                 t: float | Sequence[float] | None = None, batch_size: int = 256,
+                 device: str | None = None, image_shape: tuple[int, ...] | None = None) -> None:
+        self.model = model
+        self.t = t
+        self.batch_size = batch_size
+        self.device = device
+        self.image_shape = image_shape
+
+    # ------------------------------------------------------------------ sklearn API
+
+    def fit(self, X: Any, y: Any = None) -> DRLTransformer:
+        """Load the model and check that X can be encoded (no training happens: y is ignored)."""
+        if self.t is not None:
+            _check_t(self.t)
+        if not isinstance(self.batch_size, (int, np.integer)) or self.batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {self.batch_size!r}")
+        self.model_ = self._load_model()
+        self._as_images(X, reset=True)
+        ts, single = _check_t(self.model_.recommended_t if self.t is None else self.t)
+        self._n_features_out = self.model_.config.latent_dim * (1 if single else len(ts))
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Encode X: float32 (N, D), or (N, T*D) for a sequence of times."""
+        check_is_fitted(self, "model_")
+        images = self._as_images(X, reset=False)
+        z = self.model_.encode(images, t=self.t, batch_size=self.batch_size)
+        return z.reshape(len(z), -1)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True  # (N, H, W) greyscale images
+        tags.input_tags.positive_only = True  # pixels
+        tags.transformer_tags.preserves_dtype = []  # codes are float32 whatever the input dtype
+        return tags
+
+    # ------------------------------------------------------------------ pickling
+
+    def __getstate__(self) -> dict:
+        """Fitted models pickle as CPU tensors + config + card, so a transformer fitted on a GPU
+        unpickles on a machine without one."""
+        state = dict(super().__getstate__())  # a copy: on Python 3.11+ it is self.__dict__ itself
+        model = state.pop("model_", None)
+        if model is not None:
+            state["_model_state"] = {
+                "config": model.config.to_dict(), "card": model.card,
+                "tensors": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        saved = state.pop("_model_state", None)
+        super().__setstate__(state)
+        if saved is not None:
+            model = DRLModel(ModelConfig.from_dict(saved["config"]), card=saved["card"])
+            model.load_state_dict(saved["tensors"])
+            self.model_ = model.to(self._device()).eval()
+
+    # ------------------------------------------------------------------ helpers
+
+    def _device(self) -> torch.device:
+        if self.device is None:
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(self.device)
+
+    def _load_model(self) -> DRLModel:
+        if isinstance(self.model, DRLModel):
+            device = self._device()
+            if self.model.device == device:
+                return self.model.eval()
+            return copy.deepcopy(self.model).to(device).eval()  # never move the caller's module
+        if not isinstance(self.model, (str, os.PathLike)):
+            raise TypeError("model must be a registry name, a .safetensors path or a DRLModel, "
+                            f"got {type(self.model).__name__}")
+        from drlkit.registry import load
+
+        return load(self.model, device=self._device())
+
+    def _as_images(self, X: Any, reset: bool) -> Any:
+        """Validate X and return what DRLModel.encode takes: uint8 (N, H, W, C), a float (N, C, H, W)
+        tensor, or a list of paths / PIL images."""
+        if isinstance(X, (list, tuple)) and X and all(
+                isinstance(v, (str, os.PathLike, Image.Image)) for v in X):
+            if reset:
+                self.__dict__.pop("n_features_in_", None)  # not an array: no feature count
+            return list(X)  # files and PIL images: decoded and converted by encode
+        # sklearn's own checks: sparse, complex, object, empty and non-finite input get its messages
+        X = check_array(X, dtype="numeric", allow_nd=True, estimator=self, input_name="X")
+        if X.dtype == bool:
+            raise ValueError("X: expected uint8 pixels or floats in [0, 1], got dtype bool")
+        if X.ndim not in (2, 3, 4):
+            raise ValueError("X: expected images (N, H, W[, C]) or flattened images (N, H*W*C), "
+                             f"got shape {X.shape}")
+        n_features = int(np.prod(X.shape[1:]))
+        if reset:
+            self.n_features_in_ = n_features
+        elif n_features != getattr(self, "n_features_in_", n_features):
+            raise ValueError(f"X has {n_features} features, but DRLTransformer is expecting "
+                             f"{self.n_features_in_} features as input.")
+        if X.min() < 0:
+            raise ValueError(f"Negative values in data passed to DRLTransformer: pixels must be "
+                             f"0-255 (integers) or in [0, 1] (floats), got minimum {X.min()}")
+        integer = np.issubdtype(X.dtype, np.integer)
+        if X.max() > (255 if integer else 1):
+            expected = ("integer pixels must lie in 0-255" if integer else
+                        "float pixels must lie in [0, 1] (pass uint8 arrays for 0-255 data)")
+            raise ValueError(f"X: {expected}, got maximum {X.max()}")
+        if X.ndim == 2:
+            X = X.reshape(len(X), *self._row_shape(X.shape[1]))
+        if X.ndim == 3:
+            X = X[..., None]
+        if integer:  # uint8 (N, H, W, C): encode's own batched conversion, bit for bit
+            return X.astype(np.uint8, copy=False)
+        return torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)).permute(0, 3, 1, 2)
+
+    def _row_shape(self, n_features: int) -> tuple[int, int, int]:
+        if self.image_shape is not None:
+            shape = tuple(int(v) for v in self.image_shape)
+            if len(shape) == 2:
+                shape = (*shape, 1)
+            if len(shape) != 3 or min(shape) < 1:
+                raise ValueError(f"image_shape must be (H, W) or (H, W, C), got {self.image_shape!r}")
+        else:
+            cfg = self.model_.config
+            shape = (cfg.image_size, cfg.image_size, cfg.channels)
+        if int(np.prod(shape)) != n_features:
+            raise ValueError(
+                f"X has {n_features} features per row, but flattened images of shape "
+                f"(H, W, C) = {shape} have {int(np.prod(shape))}; pass image_shape=(H, W, C) "
+                "for images of another size, or an array (N, H, W, C)")
+        return shape
