@@ -16,11 +16,11 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from drlkit.config import ModelConfig
+from drlkit.config import ModelConfig, upgrade_config
 from drlkit.model import DRLModel
 
 FORMAT = "drlkit"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: config has `objective` (baselines); 1 is read as DRL
 CARD_KEYS = ("description", "preprocessing", "training", "data", "budget", "recommended_t",
              "metrics", "num_params")
 
@@ -30,9 +30,10 @@ class CheckpointError(ValueError):
 
 
 def count_params(model: DRLModel) -> dict[str, int]:
+    """{"encoder": n, <the second network: score_net | decoder | projector>: m, "total": n + m}."""
     enc = sum(p.numel() for p in model.encoder.parameters())
-    net = sum(p.numel() for p in model.score_net.parameters())
-    return {"encoder": enc, "score_net": net, "total": enc + net}
+    net = sum(p.numel() for p in getattr(model, model.head_name).parameters())
+    return {"encoder": enc, model.head_name: net, "total": enc + net}
 
 
 def atomic_save(tensors: dict[str, torch.Tensor], metadata: dict[str, str], path: Path) -> None:
@@ -64,7 +65,8 @@ def save_model(model: DRLModel, path: str | os.PathLike, card: dict[str, Any],
 def read_header(path: str | os.PathLike) -> dict[str, Any]:
     """Parse and validate a drlkit file's header without loading tensors.
 
-    Returns the metadata with JSON values decoded (and `config` as a dict).
+    Returns the metadata with JSON values decoded (and `config` as a dict, in today's format even
+    for older files; `format_version` is the file's own).
     Raises CheckpointError with a one-line message naming the file and the problem.
     """
     path = Path(path)
@@ -108,6 +110,8 @@ def read_header(path: str | os.PathLike) -> dict[str, Any]:
     missing = [k for k in ("config", *CARD_KEYS) if k not in out]
     if missing:
         raise CheckpointError(f"{path}: drlkit metadata is missing {missing}")
+    if version < 2 and isinstance(out["config"], dict):  # format 1 predates `objective`
+        out["config"] = upgrade_config(out["config"])
     return out
 
 

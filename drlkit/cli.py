@@ -107,10 +107,14 @@ def verify() -> None:
 @cli.command()
 @click.option("--dataset", required=True,
               help="mnist, fashion-mnist, cifar10, or a path to an image folder.")
-@click.option("--method", type=click.Choice(["drl", "vdrl"]), default="drl", show_default=True,
-              help="Deterministic code (drl) or probabilistic code with KL (vdrl).")
-@click.option("--t-conditioned/--static", default=True, show_default=True,
-              help="Encoder E(x0, t) (paper eq. 8) or the static E(x0).")
+@click.option("--method", type=click.Choice(["drl", "vdrl", "ae", "vae", "simclr"]), default="drl",
+              show_default=True,
+              help="drl: deterministic code; vdrl: probabilistic code with KL. Baselines with the "
+                   "same encoder: ae (decoder, L2), vae (decoder, KL), simclr (NT-Xent on "
+                   "augmented views).")
+@click.option("--t-conditioned/--static", default=None,
+              help="Encoder E(x0, t) (paper eq. 8) or the static E(x0) [default: t-conditioned "
+                   "for drl/vdrl; baselines are always static].")
 @click.option("--t-sampler", default="uniform-t", show_default=True,
               help="Training-t distribution: uniform-t, uniform-sigma or range:a,b.")
 @click.option("--latent-dim", type=click.IntRange(1), default=128, show_default=True)
@@ -124,8 +128,8 @@ def verify() -> None:
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True)
 @click.option("--l1-weight", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="L1 penalty on z (drl).")
-@click.option("--kl-weight", type=click.FloatRange(min=0), default=1e-5, show_default=True,
-              help="KL weight (vdrl).")
+@click.option("--kl-weight", type=click.FloatRange(min=0), default=None,
+              help="KL weight [default: 1e-5 for vdrl, as the authors; 1 for vae].")
 @click.option("--precision", type=click.Choice(["auto", "bf16", "fp32"]), default="auto",
               show_default=True, help="auto: bf16 autocast where the hardware supports it.")
 @click.option("--hflip/--no-hflip", default=None,
@@ -162,6 +166,12 @@ def train(dataset, method, t_conditioned, t_sampler, latent_dim, preset_name, sd
         raise click.BadParameter(str(e), param_hint="--t-sampler") from None
     if hflip is None:
         hflip = dataset not in ("mnist", "fashion-mnist")
+    baseline = method in ("ae", "vae", "simclr")
+    if baseline and t_conditioned:
+        raise click.BadParameter(f"{method} trains a static encoder", param_hint="--t-conditioned")
+    t_conditioned = not baseline if t_conditioned is None else t_conditioned
+    if kl_weight is None:
+        kl_weight = 1.0 if method == "vae" else 1e-5
     tc = TrainConfig(dataset=dataset, method=method, t_sampler=t_sampler, steps=steps,
                      batch_size=batch_size, lr=lr, l1_weight=l1_weight, kl_weight=kl_weight,
                      seed=seed, precision=precision, hflip=hflip, cifar_copy=cifar_copy,

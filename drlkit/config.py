@@ -8,6 +8,8 @@ from typing import Any
 
 SDES = ("ve", "vp")
 PARAMETERIZATIONS = ("edm", "paper")
+# What trains the encoder: DRL's conditional score net, or a baseline's decoder / projection head.
+OBJECTIVES = ("drl", "ae", "vae", "simclr")
 
 
 @dataclass(frozen=True)
@@ -15,6 +17,8 @@ class ModelConfig:
     """Everything needed to rebuild a model; stored as JSON in every checkpoint.
 
     Attributes:
+        objective: "drl" (encoder + conditional score net; VDRL when `probabilistic`), or a
+            baseline with the same encoder: "ae" / "vae" (+ decoder), "simclr" (+ projection head).
         image_size: input resolution (square), e.g. 28 for MNIST, 32 for CIFAR-10.
         channels: 1 (greyscale) or 3 (RGB).
         latent_dim: size D of the code z.
@@ -33,6 +37,7 @@ class ModelConfig:
         sigma_data: data standard deviation assumed by the EDM preconditioning.
     """
 
+    objective: str = "drl"
     image_size: int = 28
     channels: int = 1
     latent_dim: int = 128
@@ -53,6 +58,16 @@ class ModelConfig:
     sigma_data: float = 0.5
 
     def __post_init__(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
+        if self.objective != "drl":
+            if self.t_conditioned:
+                raise ValueError(f"{self.objective} trains a static encoder: t_conditioned=False")
+            if self.probabilistic != (self.objective == "vae"):
+                raise ValueError("probabilistic must be True for vae and False for ae / simclr")
+            if self.objective in ("ae", "vae") and self.image_size % 4:
+                raise ValueError(f"image_size {self.image_size} must be divisible by 4 (the "
+                                 "decoder upsamples twice)")
         if self.sde not in SDES:
             raise ValueError(f"sde must be one of {SDES}, got {self.sde!r}")
         if self.parameterization not in PARAMETERIZATIONS:
@@ -78,7 +93,8 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
-        """Strict: unknown or missing keys are an error (a checkpoint must describe itself fully)."""
+        """Strict: unknown or missing keys are an error (a checkpoint must describe itself fully).
+        Configs saved before `objective` existed (file format 1) go through `upgrade_config`."""
         names = {f.name for f in fields(cls)}
         unknown, missing = set(d) - names, names - set(d)
         if unknown or missing:
@@ -104,3 +120,8 @@ def preset(name: str, **overrides: Any) -> ModelConfig:
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
     return ModelConfig(**{**PRESETS[name], **overrides})
+
+
+def upgrade_config(d: dict[str, Any]) -> dict[str, Any]:
+    """A config dict from file format 1 (before baselines existed: every model was DRL)."""
+    return {"objective": "drl", **d}

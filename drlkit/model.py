@@ -12,24 +12,40 @@ from torch import Tensor, nn
 from drlkit.config import ModelConfig
 from drlkit.diffusion import Preconditioner, noise_level
 from drlkit.encoder import Encoder
+from drlkit.heads import Decoder, ProjectionHead
 from drlkit.preprocess import to_model_input
 from drlkit.scorenet import ScoreUNet
 
 
 class DRLModel(nn.Module):
-    """A DRL model. `card` holds the checkpoint metadata (training, budget, metrics) when loaded."""
+    """A DRL model (or a baseline with the same encoder, per `config.objective`). `card` holds the
+    checkpoint metadata (training, budget, metrics) when loaded."""
 
     def __init__(self, config: ModelConfig, card: dict[str, Any] | None = None) -> None:
         super().__init__()
         self.config = config
         self.card: dict[str, Any] = card or {}
         self.encoder = Encoder(config)
-        self.score_net = ScoreUNet(config)
         self.precond = Preconditioner(config)
+        # The network that trains the encoder; `encode` never uses it.
+        if config.objective == "drl":
+            self.score_net = ScoreUNet(config)
+        elif config.objective in ("ae", "vae"):
+            self.decoder = Decoder(config)
+        else:
+            self.projector = ProjectionHead(config)
+
+    @property
+    def head_name(self) -> str:
+        """The attribute holding the objective's second network."""
+        return {"drl": "score_net", "ae": "decoder", "vae": "decoder"}.get(
+            self.config.objective, "projector")
 
     def __repr__(self) -> str:  # the architecture dump of nn.Module is one call away: print(model.encoder)
         c = self.config
         kind = "t-conditioned" if c.t_conditioned else "static"
+        if c.objective != "drl":
+            kind += f" {c.objective}"
         n = sum(p.numel() for p in self.encoder.parameters())
         return (f"DRLModel({c.channels}x{c.image_size}x{c.image_size} -> {c.latent_dim}-d, {kind}, "
                 f"encoder {n:,} params)")

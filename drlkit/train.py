@@ -20,8 +20,9 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 
+from drlkit.baselines import AELoss, SimCLRLoss, VAELoss
 from drlkit.checkpoint import atomic_save, save_model
-from drlkit.config import ModelConfig, preset
+from drlkit.config import ModelConfig, preset, upgrade_config
 from drlkit.data import ImageDataset, load_dataset
 from drlkit.diagnostics import ProbeSet, quick_probe, z_usage
 from drlkit.diffusion import parse_t_sampler
@@ -31,6 +32,24 @@ from drlkit.model import DRLModel
 log = logging.getLogger(__name__)
 STATE_FILE, MODEL_FILE, LOG_FILE = "state.safetensors", "model.safetensors", "log.jsonl"
 RESUMABLE_CHANGES = ("steps", "checkpoint_every", "diagnostics_every")  # do not change the weights
+
+
+# --method -> the model's objective, and how the card names the loss.
+OBJECTIVE = {"drl": "drl", "vdrl": "drl", "ae": "ae", "vae": "vae", "simclr": "simclr"}
+LOSS_NAMES = {"drl": "DSM, {weighting} weighting", "vdrl": "DSM, {weighting} weighting, + KL",
+              "ae": "L2 reconstruction", "vae": "negative ELBO (L2 reconstruction + KL)",
+              "simclr": "NT-Xent (temperature 0.5) on two augmented views"}
+
+
+def make_loss(tc: TrainConfig):
+    """The objective of `tc.method` as a callable (model, x0, generator) -> (loss, stats)."""
+    if tc.method in ("drl", "vdrl"):
+        return DRLLoss(tc.method, tc.t_sampler, tc.l1_weight, tc.kl_weight)
+    if tc.method == "ae":
+        return AELoss()
+    if tc.method == "vae":
+        return VAELoss(tc.kl_weight)
+    return SimCLRLoss()
 
 
 @dataclass(frozen=True)
@@ -54,6 +73,10 @@ class TrainConfig:
     cifar_copy: str = "png"
     checkpoint_every: int = 500
     diagnostics_every: int = 1000
+
+    def __post_init__(self) -> None:
+        if self.method not in OBJECTIVE:
+            raise ValueError(f"method must be one of {tuple(OBJECTIVE)}, got {self.method!r}")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
@@ -128,8 +151,11 @@ class Trainer:
         self.model = DRLModel(model_config).to(self.device)
         self.ema = copy.deepcopy(self.model).requires_grad_(False)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=train_config.lr)
-        self.loss_fn = DRLLoss(train_config.method, train_config.t_sampler,
-                               train_config.l1_weight, train_config.kl_weight)
+        self.loss_fn = make_loss(train_config)
+        if OBJECTIVE[train_config.method] != model_config.objective:
+            raise ValueError(f"--method {train_config.method} trains objective "
+                             f"{OBJECTIVE[train_config.method]!r}, but the model config says "
+                             f"{model_config.objective!r}")
         self.gen = torch.Generator().manual_seed(train_config.seed)
         self.batches = Batches(len(dataset), train_config.batch_size, train_config.seed)
         self.amp_dtype = resolve_precision(train_config.precision, self.device)
@@ -157,7 +183,7 @@ class Trainer:
             meta = f.metadata()
         if meta.get("format") != "drlkit-train-state":
             raise ValueError(f"{path}: not a drlkit training state")
-        if json.loads(meta["model_config"]) != self.mc.to_dict():
+        if upgrade_config(json.loads(meta["model_config"])) != self.mc.to_dict():
             raise ValueError(f"{path}: saved with a different model config; use a new --out")
         saved_tc = TrainConfig.from_dict(json.loads(meta["train_config"]))
         schedule_only = {k: getattr(self.tc, k) for k in RESUMABLE_CHANGES}
@@ -206,7 +232,8 @@ class Trainer:
 
     def diagnostics(self) -> dict[str, Any]:
         out: dict[str, Any] = {"step": self.step}
-        out["z_usage"] = z_usage(self.ema, self.probe_set.x_fixed, seed=self.tc.seed)
+        if self.mc.objective == "drl":  # only DRL has a score net whose use of z can be measured
+            out["z_usage"] = z_usage(self.ema, self.probe_set.x_fixed, seed=self.tc.seed)
         if self.probe_set.has_labels:
             out["probe"] = quick_probe(self.ema, self.probe_set)
         return out
@@ -253,7 +280,8 @@ class Trainer:
             "preprocessing": {"resolution": self.mc.image_size, "channels": self.mc.channels,
                               "value_range": [-1, 1]},
             "training": {**dataclasses.asdict(self.tc),
-                         "loss": f"DSM, {self.mc.parameterization} weighting"},
+                         "loss": LOSS_NAMES[self.tc.method].format(
+                             weighting=self.mc.parameterization)},
             "data": self.data.source,
             "budget": {"steps": self.step, "images_seen": self.step * self.tc.batch_size,
                        "wall_time_s": round(self.elapsed, 1),
@@ -269,11 +297,13 @@ class Trainer:
 
 
 def format_diagnostics(record: dict[str, Any]) -> str:
-    gaps = " ".join(f"t={t}:{g:+.1%}" for t, g in record["z_usage"].items())
-    msg = f"step {record['step']}: z-usage (shuffled-z loss / own-z loss - 1) {gaps}"
+    parts = []
+    if "z_usage" in record:
+        gaps = " ".join(f"t={t}:{g:+.1%}" for t, g in record["z_usage"].items())
+        parts.append(f"z-usage (shuffled-z loss / own-z loss - 1) {gaps}")
     if "probe" in record:
-        msg += " | probe " + " ".join(f"t={t}:{a:.3f}" for t, a in record["probe"].items())
-    return msg
+        parts.append("probe " + " ".join(f"t={t}:{a:.3f}" for t, a in record["probe"].items()))
+    return f"step {record['step']}: " + " | ".join(parts)
 
 
 def train(model_config: ModelConfig | None = None, train_config: TrainConfig | None = None,
@@ -295,7 +325,8 @@ def train(model_config: ModelConfig | None = None, train_config: TrainConfig | N
     if h != w:
         raise ValueError(f"training images must be square, got {h}x{w}")
     mc = model_config or preset(preset_name, **{"image_size": h, "channels": c,
-                                                "probabilistic": tc.method == "vdrl",
+                                                "probabilistic": tc.method in ("vdrl", "vae"),
+                                                "objective": OBJECTIVE[tc.method],
                                                 **model_overrides})
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     trainer = Trainer(mc, tc, out, dataset, device)
