@@ -340,7 +340,8 @@ def evaluate(model_name, dataset, t_value, metrics, baselines, report, table, pl
     out = {"model": model_name, "dataset": dataset, "train": train_ds.source,
            "test": test_ds.source, "protocol": "docs/evaluation.md", "seed": seed, **result,
            "total_wall_time_s": round(time.perf_counter() - start, 1),
-           "hardware": _hardware(model)}
+           "hardware": _hardware(model),
+           "model_card": {k: model.card.get(k) for k in ("description", "data", "budget")}}
     _write_outputs(out, report, table, plot, f"{model_name} on {dataset}")
     rec = out["recommended_t"]
     if plot_embedding:
@@ -368,6 +369,33 @@ def _hardware(model) -> str:
     from drlkit.train import hardware
 
     return hardware() if model.device.type == "cuda" else hardware().split(" + ")[-1]
+
+
+@cli.command()
+@click.argument("reports", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="Write the markdown table here too.")
+def compare(reports, out) -> None:
+    """One table from several `drlkit eval --report` files of the same dataset (with budgets)."""
+    from drlkit.evaluation import markdown_comparison
+
+    loaded = []
+    for path in reports:
+        try:
+            report = json.loads(Path(path).read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise click.ClickException(f"{path}: not a JSON report ({e})") from None
+        if not isinstance(report, dict) or "representations" not in report or "model" not in report:
+            raise click.ClickException(f"{path}: not a `drlkit eval --report` file")
+        loaded.append(report)
+    try:
+        table = markdown_comparison(loaded)
+    except ValueError as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(table)
+    if out:
+        _write_text(out, table + "\n")
+        click.echo(f"wrote {out}")
 
 
 def _load_array(path: str) -> np.ndarray:

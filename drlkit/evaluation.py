@@ -213,15 +213,56 @@ def markdown_tables(report: dict) -> str:
             continue
         lines += ["", f"{key}: test scores by t (the validation-chosen t in bold)", "",
                   "| t | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
-        for t, res in rep["by_t"].items():
+        for t, res in rep["by_t"].items():  # t: a float, or its string once read from JSON
             cells = []
             for c in cols:
                 v = _fmt(res["scores"].get(c, {}).get("test"))
-                cells.append(f"**{v}**" if rep["best"].get(c, {}).get("t") == t else v)
-            lines.append(f"| {t:g} | " + " | ".join(cells) + " |")
+                chosen = rep["best"].get(c, {}).get("t")
+                cells.append(f"**{v}**" if chosen is not None and float(chosen) == float(t) else v)
+            lines.append(f"| {float(t):g} | " + " | ".join(cells) + " |")
         if "multi_t" in rep:
             lines.append("| multi-t | " + " | ".join(
                 _fmt(rep["multi_t"]["scores"].get(c, {}).get("test")) for c in cols) + " |")
+    return "\n".join(lines)
+
+
+def comparison_rows(reports: Sequence[dict]) -> list[dict[str, Any]]:
+    """One table from several `drlkit eval` reports of the same dataset: each model at its
+    validation-chosen t and as its multi-t code, with its training budget; the baselines (random
+    encoder, raw pixels) once, from the first report that has them."""
+    datasets = {r.get("dataset") for r in reports}
+    if len(datasets) > 1:
+        raise ValueError(f"reports of different datasets cannot share a table: {sorted(datasets)}")
+    models, baselines, seen = [], [], set()
+    for report in reports:
+        budget = (report.get("model_card") or {}).get("budget") or {}
+        for row in summary_rows(report):
+            if not row["representation"].startswith("model"):
+                if row["representation"] not in seen:
+                    seen.add(row["representation"])
+                    baselines.append({**row, "images_seen": None, "wall_time_s": None,
+                                      "hardware": None})
+                continue
+            name = row["representation"].replace("model", str(report["model"]), 1)
+            models.append({**row, "representation": name,
+                           "images_seen": budget.get("images_seen"),
+                           "wall_time_s": budget.get("wall_time_s"),
+                           "hardware": budget.get("hardware")})
+    return models + baselines
+
+
+def markdown_comparison(reports: Sequence[dict]) -> str:
+    """`comparison_rows` as a markdown table (scores on test; budget columns last)."""
+    rows = comparison_rows(reports)
+    skip = ("representation", "t", "images_seen", "wall_time_s", "hardware")
+    cols = list(dict.fromkeys(k for r in rows for k in r if k not in skip))
+    lines = ["| representation | " + " | ".join(cols) + " | images seen | train time | hardware |",
+             "|---" * (len(cols) + 4) + "|"]
+    for r in rows:
+        seen = "-" if r["images_seen"] is None else f"{r['images_seen']:,}"
+        wall = "-" if r["wall_time_s"] is None else f"{r['wall_time_s'] / 60:.0f} min"
+        lines.append(f"| {r['representation']} | " + " | ".join(_fmt(r.get(c)) for c in cols)
+                     + f" | {seen} | {wall} | {r['hardware'] or '-'} |")
     return "\n".join(lines)
 
 

@@ -142,3 +142,32 @@ def test_probe_labels_from_encoded_folders(tmp_path):
     np.save(tmp_path / "short.npy", np.zeros(3))
     r = run("probe", tmp_path / "f.npy", "--labels", tmp_path / "short.npy")
     assert r.exit_code == 1 and "30 feature rows but 3 labels" in r.output
+
+
+def test_compare_joins_reports_with_budgets(tmp_path, data_root):
+    from drlkit.checkpoint import update_card
+
+    paths = []
+    for seed in (0, 1):
+        model_path = tmp_path / f"tiny{seed}.safetensors"
+        save_model(tiny_model(seed=seed), model_path, CARD)
+        update_card(model_path, budget={"images_seen": 640 * (seed + 1), "wall_time_s": 120.0,
+                                        "hardware": "test cpu"})
+        paths.append(tmp_path / f"r{seed}.json")
+        r = run("eval", model_path, "--dataset", "mnist", "--data-root", data_root, "--t",
+                "0.2,0.8", "--metrics", "linear_probe", "--max-train", 200, "--max-test", 100,
+                "--report", paths[-1], "--quiet")
+        assert r.exit_code == 0, r.output
+    r = run("compare", *paths, "--out", tmp_path / "c.md")
+    assert r.exit_code == 0, r.output
+    lines = (tmp_path / "c.md").read_text().splitlines()
+    names = [ln.split(" | ")[0].lstrip("| ") for ln in lines[2:]]
+    assert names == [f"{tmp_path}/tiny0.safetensors (best t on val)",
+                     f"{tmp_path}/tiny0.safetensors (multi-t)",
+                     f"{tmp_path}/tiny1.safetensors (best t on val)",
+                     f"{tmp_path}/tiny1.safetensors (multi-t)",
+                     "random encoder (best t on val)", "random encoder (multi-t)", "raw pixels"]
+    assert "| 1,280 | 2 min | test cpu |" in lines[4] and lines[-1].endswith("| - | - | - |")
+    (tmp_path / "x.json").write_text("[]")
+    r = run("compare", tmp_path / "x.json")
+    assert r.exit_code == 1 and "not a `drlkit eval --report` file" in r.output
