@@ -201,6 +201,19 @@ class Trainer:
         self.opt.load_state_dict({"state": state, "param_groups": json.loads(meta["param_groups"])})
         self.gen.set_state(t["rng.generator"])
         self.step, self.elapsed = int(meta["step"]), float(meta["elapsed"])
+        self._truncate_log()
+
+    def _truncate_log(self) -> None:
+        """Drop log records written after the saved step: the resumed run writes them again."""
+        path = self.out / LOG_FILE
+        if not path.exists():
+            return
+        lines = path.read_text().splitlines(keepends=True)
+        keep = [ln for ln in lines if ln.strip() and json.loads(ln).get("step", 0) <= self.step]
+        if len(keep) != len(lines):
+            tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+            tmp.write_text("".join(keep))
+            os.replace(tmp, path)
 
     # --- training --------------------------------------------------------------------------
     def _lr(self) -> float:

@@ -27,11 +27,15 @@ def test_resume_from_a_mid_run_checkpoint_is_bitwise_exact(tmp_path):
     full = train(MC, _tc(), tmp_path / "full", dataset=ds, progress=False)
     half = train(MC, _tc(steps=3), tmp_path / "half", dataset=ds, progress=False)
     assert read_header(half)["budget"]["steps"] == 3
+    with open(tmp_path / "half" / "log.jsonl", "a") as f:  # as if killed after logging step 5
+        f.write(json.dumps({"step": 5, "loss": 1.0}) + "\n")
     resumed = train(MC, _tc(steps=6), tmp_path / "half", dataset=ds, resume=True, progress=False)
     a, b = load_file(str(full)), load_file(str(resumed))
     assert a.keys() == b.keys()
     for k in a:
         assert torch.equal(a[k], b[k]), k
+    # records after the saved step were dropped on resume: no step is logged twice
+    assert [json.loads(ln)["step"] for ln in (tmp_path / "half" / "log.jsonl").open()] == [3, 6]
     state_full = load_file(str(tmp_path / "full" / "state.safetensors"))
     state_res = load_file(str(tmp_path / "half" / "state.safetensors"))
     for k in state_full:
