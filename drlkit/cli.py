@@ -290,6 +290,8 @@ METRICS_HELP = ("Comma-separated: linear_probe, knn_probe, cluster, few_label, s
               help="Use a stratified subset of this many test images.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of validation splits, label draws, k-means and the random encoder.")
+@click.option("--label", default=None,
+              help="The model's name in reports and `drlkit compare` tables [default: MODEL].")
 @click.option("--write-card", is_flag=True,
               help="Store the metrics and recommended t in MODEL's file (a path, not a registry "
                    "name: shipped files are hash-pinned).")
@@ -299,7 +301,7 @@ METRICS_HELP = ("Comma-separated: linear_probe, knn_probe, cluster, few_label, s
 @click.option("--device", default=None, help="cpu, cuda, ... [default: cuda if available].")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def evaluate(model_name, dataset, t_value, metrics, baselines, report, table, plot,
-             plot_embedding, embedding, max_train, max_test, seed, write_card, data_root,
+             plot_embedding, embedding, max_train, max_test, seed, label, write_card, data_root,
              batch_size, device, quiet) -> None:
     """Evaluate MODEL's codes downstream: every metric over a t grid, with baselines.
 
@@ -337,7 +339,7 @@ def evaluate(model_name, dataset, t_value, metrics, baselines, report, table, pl
                                 batch_size=batch_size, progress=not quiet)
     except ValueError as e:
         raise click.ClickException(str(e)) from None
-    out = {"model": model_name, "dataset": dataset, "train": train_ds.source,
+    out = {"model": label or model_name, "file": model_name, "dataset": dataset, "train": train_ds.source,
            "test": test_ds.source, "protocol": "docs/evaluation.md", "seed": seed, **result,
            "total_wall_time_s": round(time.perf_counter() - start, 1),
            "hardware": _hardware(model),
