@@ -59,6 +59,8 @@ def t_sweep(z_train, y_train, z_test, y_test, ts: Sequence[float],
             or z_test.shape[1] != len(ts):
         raise ValueError(f"expected codes (N, {len(ts)}, D) for {len(ts)} times, got "
                          f"{z_train.shape} and {z_test.shape}")
+    if len(set(ts)) != len(ts):
+        raise ValueError(f"times must be distinct, got {ts}")
     names = parse_metrics(metrics)
     do_multi = multi_t and len(ts) > 1
     from tqdm.auto import tqdm

@@ -147,6 +147,8 @@ def test_t_sweep_picks_the_informative_time_and_adds_multi_t():
     assert out["multi_t"]["scores"]["linear"]["test"] > 0.9
     with pytest.raises(ValueError, match="3 times"):
         t_sweep(z[:, :2], y, zt[:, :2], yt, [0.1, 0.5, 0.9])
+    with pytest.raises(ValueError, match="distinct"):
+        t_sweep(z, y, zt, yt, [0.1, 0.5, 0.5])
 
 
 def test_test_labels_never_choose_t_or_c():
