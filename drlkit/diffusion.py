@@ -33,6 +33,16 @@ class VESDE:
     def t_of_std(self, std: Tensor) -> Tensor:
         return torch.log(std / self.sigma_min) / math.log(self.sigma_max / self.sigma_min)
 
+    def coefficients(self, x: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
+        """Forward SDE dx = f dt + g dw: (f(x, t), g(t)) with g^2 = d sigma^2 / dt."""
+        _, std = self.marginal(t)
+        g = std * math.sqrt(2 * math.log(self.sigma_max / self.sigma_min))
+        return torch.zeros_like(x), g
+
+    def prior_std(self) -> float:
+        """Std of the reverse process's starting distribution N(0, std^2 I) at t = 1."""
+        return self.sigma_max
+
 
 class VPSDE:
     """Variance preserving (paper ablation): beta(t) linear from beta_min to beta_max."""
@@ -48,6 +58,14 @@ class VPSDE:
     def marginal(self, t: Tensor) -> tuple[Tensor, Tensor]:
         log_mean = -0.5 * self._int_beta(t)
         return torch.exp(log_mean), torch.sqrt(-torch.expm1(2 * log_mean))
+
+    def coefficients(self, x: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
+        """Forward SDE dx = -beta(t) x / 2 dt + sqrt(beta(t)) dw: (f(x, t), g(t))."""
+        beta = self.beta_min + t * (self.beta_max - self.beta_min)
+        return -0.5 * beta.view(-1, *[1] * (x.ndim - 1)) * x, torch.sqrt(beta)
+
+    def prior_std(self) -> float:
+        return 1.0
 
     def t_of_std(self, std: Tensor) -> Tensor:
         ib = -torch.log1p(-(std**2))  # solve beta_min t + (beta_max - beta_min) t^2 / 2 = ib

@@ -1,0 +1,73 @@
+"""The `drlkit` command line (click): thin wrappers over the library; long jobs show progress bars.
+
+One group; its commands live by concern: `core` (models, info, verify, train, encode), `evaluate`
+(eval, probe, compare) and `pictures` (reconstruct, latent-grid).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import numpy as np
+
+from drlkit import __version__
+from drlkit.checkpoint import CheckpointError
+
+
+def _parse_ts(value: str | None) -> float | list[float] | None:
+    if value is None:
+        return None
+    try:
+        ts = [float(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise click.BadParameter(f"expected a number or comma-separated numbers, got {value!r}",
+                                 param_hint="--t") from None
+    if not ts or any(not 0.0 <= t <= 1.0 for t in ts):
+        raise click.BadParameter(f"times must lie in [0, 1], got {value!r}", param_hint="--t")
+    return ts[0] if len(ts) == 1 else ts
+
+
+def _load(name: str, device: str | None):
+    from drlkit.registry import load
+
+    try:
+        return load(name, device=device)
+    except CheckpointError as e:
+        raise click.ClickException(str(e)) from None
+
+
+def _parse_list(value: str, parse, param_hint: str):
+    try:
+        return parse(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint=param_hint) from None
+
+
+def _json_default(v):
+    if isinstance(v, np.generic):
+        return v.item()
+    raise TypeError(f"not JSON serialisable: {type(v).__name__}")
+
+
+def _write_text(path, text: str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="drlkit")
+def cli() -> None:
+    """drlkit: diffusion-based representation learning (train, ship and use DRL encoders)."""
+
+
+def main() -> None:
+    cli(prog_name="drlkit")
+
+
+# The commands register themselves on `cli` when their modules are imported.
+from drlkit.cli import core, evaluate, pictures  # noqa: E402, F401

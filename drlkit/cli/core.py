@@ -1,0 +1,186 @@
+"""`drlkit models | info | verify | train | encode`."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from drlkit.checkpoint import CheckpointError
+from drlkit.cli import _load, _parse_ts, cli
+from drlkit.config import PRESETS
+from drlkit.data import DataError
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
+def models(as_json: bool) -> None:
+    """List the registry's shipped models."""
+    from drlkit.registry import list_models
+
+    rows = list_models()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    click.echo(f"{'name':<16}{'params':>10}{'dim':>6}{'t':>6}  {'probe acc':>9}  description")
+    for r in rows:
+        if "error" in r:
+            click.echo(f"{r['name']:<16}  ERROR: {r['error']}")
+            continue
+        acc = r["metrics"].get("linear_probe", {}).get("accuracy")
+        acc_s = f"{acc:.4f}" if acc is not None else "-"
+        click.echo(f"{r['name']:<16}{r['num_params']:>10,}{r['latent_dim']:>6}"
+                   f"{r['recommended_t']:>6}  {acc_s:>9}  {r['description']}")
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole card as JSON.")
+def info(name: str, as_json: bool) -> None:
+    """Show a model's card: config, training data and budget, metrics, sha256."""
+    from drlkit.registry import resolve, sha256sum
+
+    model = _load(name, "cpu")  # for registry names this verifies the sha256
+    path, entry = resolve(name)
+    card = {"name": name, "file": str(path), "sha256": sha256sum(path),
+            "sha256_verified": entry is not None, "config": model.config.to_dict(), **model.card}
+    if as_json:
+        click.echo(json.dumps(card, indent=2))
+        return
+    for key, value in card.items():
+        if isinstance(value, dict):
+            click.echo(f"{key}:")
+            for k, v in value.items():
+                click.echo(f"  {k}: {json.dumps(v) if isinstance(v, (dict, list)) else v}")
+        else:
+            click.echo(f"{key}: {value}")
+
+
+@cli.command()
+def verify() -> None:
+    """Re-hash every shipped checkpoint against the registry (exit 1 on any mismatch)."""
+    from drlkit.registry import REGISTRY, verify_file
+
+    bad = 0
+    for name in REGISTRY:
+        try:
+            path = verify_file(name)
+            click.echo(f"ok    {name:<16}{path}")
+        except CheckpointError as e:
+            bad += 1
+            click.echo(f"FAIL  {name:<16}{e}")
+    if bad:
+        raise click.ClickException(f"{bad} of {len(REGISTRY)} checkpoints failed verification")
+
+
+@cli.command()
+@click.option("--dataset", required=True,
+              help="mnist, fashion-mnist, cifar10, or a path to an image folder.")
+@click.option("--method", type=click.Choice(["drl", "vdrl", "ae", "vae", "simclr"]), default="drl",
+              show_default=True,
+              help="drl: deterministic code; vdrl: probabilistic code with KL. Baselines with the "
+                   "same encoder: ae (decoder, L2), vae (decoder, KL), simclr (NT-Xent on "
+                   "augmented views).")
+@click.option("--t-conditioned/--static", default=None,
+              help="Encoder E(x0, t) (paper eq. 8) or the static E(x0) [default: t-conditioned "
+                   "for drl/vdrl; baselines are always static].")
+@click.option("--t-sampler", default="uniform-t", show_default=True,
+              help="Training-t distribution: uniform-t, uniform-sigma or range:a,b.")
+@click.option("--latent-dim", type=click.IntRange(1), default=128, show_default=True)
+@click.option("--preset", "preset_name", type=click.Choice(sorted(PRESETS)), default="small",
+              show_default=True, help="Network size preset.")
+@click.option("--sde", type=click.Choice(["ve", "vp"]), default="ve", show_default=True)
+@click.option("--loss", "parameterization", type=click.Choice(["edm", "paper"]), default="edm",
+              show_default=True, help="EDM preconditioning/weighting, or the paper's lambda=sigma^2.")
+@click.option("--steps", type=click.IntRange(1), default=10_000, show_default=True)
+@click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True)
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True)
+@click.option("--l1-weight", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="L1 penalty on z (drl).")
+@click.option("--kl-weight", type=click.FloatRange(min=0), default=None,
+              help="KL weight [default: 1e-5 for vdrl, as the authors; 1 for vae].")
+@click.option("--precision", type=click.Choice(["auto", "bf16", "fp32"]), default="auto",
+              show_default=True, help="auto: bf16 autocast where the hardware supports it.")
+@click.option("--hflip/--no-hflip", default=None,
+              help="Random horizontal flips [default: on for cifar10 and folders, off for digits].")
+@click.option("--cifar-copy", type=click.Choice(["png", "jpeg", "python"]), default="png",
+              show_default=True, help="Which CIFAR-10 copy to read (jpeg is lossy).")
+@click.option("--image-size", type=click.IntRange(4), default=32, show_default=True,
+              help="Resolution for image-folder datasets.")
+@click.option("--channels", type=click.Choice(["1", "3"]), default="3", show_default=True,
+              help="Channels for image-folder datasets.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--checkpoint-every", type=click.IntRange(1), default=500, show_default=True)
+@click.option("--diagnostics-every", type=click.IntRange(0), default=1000, show_default=True,
+              help="Steps between z-usage / probe diagnostics (0: never).")
+@click.option("--data-root", type=click.Path(file_okay=False), default=None,
+              help="Dataset folder [default: $DRLKIT_DATA, else ./data].")
+@click.option("--device", default=None, help="cpu, cuda, cuda:1 ... [default: cuda if available].")
+@click.option("--out", type=click.Path(file_okay=False), required=True,
+              help="Run folder: state.safetensors, log.jsonl, model.safetensors.")
+@click.option("--resume", is_flag=True, help="Continue the run in --out exactly where it stopped.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def train(dataset, method, t_conditioned, t_sampler, latent_dim, preset_name, sde, parameterization,
+          steps, batch_size, lr, l1_weight, kl_weight, precision, hflip, cifar_copy, image_size,
+          channels, seed, checkpoint_every, diagnostics_every, data_root, device, out, resume,
+          quiet) -> None:
+    """Train a DRL model (or a baseline) and export out/model.safetensors (EMA weights, metadata)."""
+    from drlkit.diffusion import parse_t_sampler
+    from drlkit.train import TrainConfig
+    from drlkit.train import train as run_training
+
+    try:
+        parse_t_sampler(t_sampler)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--t-sampler") from None
+    if hflip is None:
+        hflip = dataset not in ("mnist", "fashion-mnist")
+    baseline = method in ("ae", "vae", "simclr")
+    if baseline and t_conditioned:
+        raise click.BadParameter(f"{method} trains a static encoder", param_hint="--t-conditioned")
+    t_conditioned = not baseline if t_conditioned is None else t_conditioned
+    if kl_weight is None:
+        kl_weight = 1.0 if method == "vae" else 1e-5
+    tc = TrainConfig(dataset=dataset, method=method, t_sampler=t_sampler, steps=steps,
+                     batch_size=batch_size, lr=lr, l1_weight=l1_weight, kl_weight=kl_weight,
+                     seed=seed, precision=precision, hflip=hflip, cifar_copy=cifar_copy,
+                     checkpoint_every=checkpoint_every, diagnostics_every=diagnostics_every)
+    try:
+        path = run_training(train_config=tc, out=out, resume=resume, data_root=data_root,
+                            device=device, progress=not quiet, preset_name=preset_name,
+                            latent_dim=latent_dim, t_conditioned=t_conditioned, sde=sde,
+                            parameterization=parameterization, image_size=image_size,
+                            channels=int(channels))
+    except (DataError, FileExistsError, FileNotFoundError, ValueError) as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(f"exported {path}")
+
+
+@cli.command()
+@click.argument("path", type=click.Path(exists=True))
+@click.option("--model", "model_name", default=None,
+              help="Registry name or .safetensors path [default: the default model].")
+@click.option("--t", "t_value", default=None,
+              help="Diffusion time(s) in [0, 1], e.g. 0.5 or 0.1,0.5,0.9 -> (N, T, D) "
+                   "[default: the model's recommended t].")
+@click.option("--out", type=click.Path(dir_okay=False), required=True,
+              help="Output .npy; sidecars <out>.files.txt and <out>.skipped.txt are written beside it.")
+@click.option("--batch-size", type=click.IntRange(1), default=256, show_default=True)
+@click.option("--device", default=None, help="cpu, cuda, ... [default: cuda if available].")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def encode(path, model_name, t_value, out, batch_size, device, quiet) -> None:
+    """Embed an image file or every image under a folder (recursively, sorted by path)."""
+    from drlkit.files import collect, encode_files, sidecar, write_result
+    from drlkit.registry import DEFAULT_MODEL
+
+    ts = _parse_ts(t_value)
+    paths = collect(path)
+    if not paths:
+        raise click.ClickException(f"{path}: no image files found")
+    model = _load(model_name or DEFAULT_MODEL, device)
+    result = encode_files(model, paths, ts, batch_size, progress=not quiet)
+    out = write_result(result, out)
+    click.echo(f"wrote {out} {tuple(result.features.shape)}; row order in {sidecar(out, 'files')}")
+    if result.skipped:
+        click.echo(f"warning: skipped {len(result.skipped)} unreadable file(s), listed in "
+                   f"{sidecar(out, 'skipped')}", err=True)

@@ -1,0 +1,130 @@
+"""`drlkit reconstruct | latent-grid`: pictures of what the code keeps."""
+
+from __future__ import annotations
+
+import click
+import numpy as np
+
+from drlkit.cli import _load, _parse_ts, cli
+from drlkit.data import DataError
+
+
+@cli.command()
+@click.argument("images", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--model", "model_name", default=None,
+              help="Registry name or .safetensors path of a DRL model [default: the default model].")
+@click.option("--out", type=click.Path(dir_okay=False), required=True, help="Output PNG.")
+@click.option("--t", "t_value", default=None,
+              help="Encoder time(s) for t-conditioned models, e.g. 0.3,0.6,0.9 [default: the "
+                   "model's recommended t].")
+@click.option("--samples", type=click.IntRange(1, 32), default=4, show_default=True,
+              help="Samples drawn from each image's code (per t).")
+@click.option("--steps", type=click.IntRange(1), default=200, show_default=True)
+@click.option("--sampler", type=click.Choice(["pc", "em", "ode"]), default="pc", show_default=True,
+              help="Reverse SDE with Langevin corrector (pc), Euler-Maruyama (em), or the "
+                   "probability-flow ODE (ode).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--max-images", type=click.IntRange(1), default=16, show_default=True,
+              help="Refuse more input images than this (each costs samples x steps evaluations).")
+@click.option("--scale", type=click.IntRange(1, 8), default=2, show_default=True,
+              help="Pixel upscaling in the PNG.")
+@click.option("--device", default=None, help="cpu, cuda, ... [default: cuda if available].")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def reconstruct(images, model_name, out, t_value, samples, steps, sampler, seed, max_images, scale,
+                device, quiet) -> None:
+    """Originals beside samples drawn from their codes: what z fixes and what it leaves free."""
+    from drlkit.files import collect
+    from drlkit.grids import save_grid
+    from drlkit.preprocess import load_image
+    from drlkit.registry import DEFAULT_MODEL
+    from drlkit.sampling import reconstruct as draw
+
+    paths = [p for path in images for p in collect(path)]
+    if not paths:
+        raise click.ClickException("no image files found")
+    if len(paths) > max_images:
+        raise click.ClickException(f"{len(paths)} images, more than --max-images {max_images}")
+    model = _load(model_name or DEFAULT_MODEL, device)
+    ts = _parse_ts(t_value)
+    try:
+        pictures = [load_image(p) for p in paths]
+    except Exception as e:  # Pillow raises many types for unreadable files
+        raise click.ClickException(f"cannot read an input image: {e}") from None
+    try:
+        x = draw(model, pictures, t=ts, n_samples=samples, steps=steps, sampler=sampler,
+                 seed=seed, progress=not quiet)
+    except ValueError as e:
+        raise click.ClickException(str(e)) from None
+    originals = model_inputs(model, pictures)
+    ts_used = [model.recommended_t] if ts is None else ([ts] if isinstance(ts, float) else ts)
+    rows = [[originals[i]] + [s for j in range(x.shape[1]) for s in x[i, j]]
+            for i in range(len(paths))]
+    header = ["input"]
+    for tj in ts_used if model.config.t_conditioned else [None]:
+        header += [f"t={tj:g}" if tj is not None else "samples"] + [""] * (samples - 1)
+    seps = [1 + j * samples for j in range(x.shape[1])]
+    save_grid(rows, out, scale=scale, header=header, separators=seps)
+    click.echo(f"wrote {out}: {len(paths)} images x {x.shape[1]} t x {samples} samples "
+               f"({sampler}, {steps} steps, seed {seed})")
+
+
+def model_inputs(model, pictures) -> np.ndarray:
+    """What the encoder saw: the inputs converted to the model's channels and size, in [0, 1]."""
+    from drlkit.preprocess import to_model_input
+
+    return to_model_input(pictures, model.config.channels, model.config.image_size).numpy()
+
+
+@cli.command(name="latent-grid")
+@click.argument("model_name", metavar="MODEL")
+@click.option("--out", type=click.Path(dir_okay=False), required=True, help="Output PNG.")
+@click.option("--n", "n", type=click.IntRange(2, 30), default=10, show_default=True,
+              help="Grid size per axis.")
+@click.option("--range", "value_range", default=None,
+              help="lo,hi of both code axes [default: the 2nd-98th percentile of the codes of "
+                   "--dataset's train images].")
+@click.option("--dataset", type=click.Choice(["mnist", "fashion-mnist", "cifar10"]), default=None,
+              help="Data whose codes set the default range.")
+@click.option("--data-root", type=click.Path(file_okay=False), default=None,
+              help="Dataset folder [default: $DRLKIT_DATA, else ./data].")
+@click.option("--steps", type=click.IntRange(1), default=100, show_default=True,
+              help="Probability-flow ODE steps (one shared starting noise for every cell).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--scale", type=click.IntRange(1, 8), default=1, show_default=True)
+@click.option("--device", default=None, help="cpu, cuda, ... [default: cuda if available].")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def latent_grid(model_name, out, n, value_range, dataset, data_root, steps, seed, scale, device,
+                quiet) -> None:
+    """Decode a grid of 2-D codes (models with a 2-D latent; the paper's Figures 2-3)."""
+    from drlkit.grids import save_grid
+    from drlkit.sampling import latent_grid as decode_grid
+
+    model = _load(model_name, device)
+    if model.config.latent_dim != 2:
+        raise click.ClickException(f"{model_name}: latent grids need a 2-D code, this one has "
+                                   f"{model.config.latent_dim} dimensions")
+    if value_range:
+        try:
+            lo, hi = (float(v) for v in value_range.split(","))
+        except ValueError:
+            raise click.BadParameter("expected lo,hi", param_hint="--range") from None
+    elif dataset:
+        from drlkit.data import load_dataset, stratified_subset
+
+        try:
+            ds = stratified_subset(load_dataset(dataset, "train", data_root), 5000)
+        except DataError as e:
+            raise click.ClickException(str(e)) from None
+        lo, hi = np.percentile(model.encode(ds.images), [2, 98])
+    else:
+        raise click.UsageError("pass --range lo,hi, or --dataset to take it from the codes")
+    if not lo < hi:
+        raise click.BadParameter(f"need lo < hi, got {lo}, {hi}", param_hint="--range")
+    try:
+        grid, values = decode_grid(model, n=n, lo=float(lo), hi=float(hi), steps=steps, seed=seed,
+                                   progress=not quiet)
+    except ValueError as e:
+        raise click.ClickException(str(e)) from None
+    save_grid([list(row) for row in grid], out, scale=scale)
+    click.echo(f"wrote {out}: {n} x {n} codes, z in [{values[0]:.3g}, {values[-1]:.3g}] on both "
+               "axes (z_1 left to right, z_2 bottom to top)")
