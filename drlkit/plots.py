@@ -112,3 +112,30 @@ def plot_embedding(z: np.ndarray, labels: np.ndarray, path: str | os.PathLike,
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def plot_information(curve: dict, path: str | os.PathLike, title: str | None = None) -> None:
+    """Two panels from `diagnostics.information_curve`: the denoising error vs t with the own,
+    a shuffled and a zero code (log scale), and the relative gap of the other codes."""
+    plt = _pyplot()
+    ts = curve["t"]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.4))
+    for name, style in (("own", "o-"), ("shuffled", "s--"), ("zero", "^:")):
+        a.plot(ts, curve[name], style, ms=3, label=f"{name} code")
+    a.set_yscale("log")
+    a.set_xlabel("t")
+    a.set_ylabel("MSE of the x0 estimate (per pixel)")
+    a.legend(fontsize=8)
+    for name, style in (("gap_shuffled", "s--"), ("gap_zero", "^:")):
+        b.plot(ts, [100 * g for g in curve[name]], style, ms=3,
+               label=name.replace("gap_", "") + " code vs own")
+    b.axvline(curve["largest_gap_t"], color="grey", lw=0.8)
+    b.set_xlabel("t")
+    b.set_ylabel("error increase (%)")
+    b.legend(fontsize=8)
+    for ax in (a, b):
+        ax.grid(alpha=0.3)
+    fig.suptitle(title or "what the code tells the denoiser, by noise level", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -125,3 +125,41 @@ def test_reconstruct_and_latent_grid_commands(tmp_path):
     assert r.exit_code == 1 and "2-D code" in r.output
     r = CliRunner().invoke(cli, ["latent-grid", str(two_d), "--out", str(tmp_path / "g.png")])
     assert r.exit_code == 2 and "--range" in r.output
+
+
+def test_information_curve_measures_what_the_code_adds():
+    import torch
+
+    from drlkit.diagnostics import information_curve
+
+    images = synthetic_dataset(6).images
+    fresh = information_curve(tiny_model(), images, [0.2, 0.8], batch_size=4)
+    assert fresh["t"] == [0.2, 0.8] and len(fresh["own"]) == 2
+    assert fresh["gap_shuffled"] == [0.0, 0.0]  # zero-initialised blocks: z changes nothing yet
+    model = tiny_model()
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for p in model.score_net.parameters():
+            p.add_(0.2 * torch.randn_like(p))
+    curve = information_curve(model, images, [0.2, 0.8], batch_size=4)
+    assert any(abs(g) > 1e-4 for g in curve["gap_shuffled"])
+    assert curve["largest_gap_t"] == curve["t"][int(np.argmax(curve["gap_shuffled"]))]
+    np.testing.assert_allclose(curve["gap_zero"],
+                               np.array(curve["zero"]) / np.array(curve["own"]) - 1)
+    with pytest.raises(ValueError, match="2 images"):
+        information_curve(model, images[:1], [0.5])
+
+
+def test_information_command(tmp_path, data_root):
+    import json
+
+    model_path = tmp_path / "tiny.safetensors"
+    save_model(tiny_model(), model_path, CARD)
+    r = CliRunner().invoke(cli, ["information", str(model_path), "--dataset", "mnist",
+                                 "--data-root", str(data_root), "--n", "20", "--t", "0.2,0.8",
+                                 "--out", str(tmp_path / "i.png"), "--report",
+                                 str(tmp_path / "i.json"), "--quiet"])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "i.png").read_bytes()[:8] == PNG
+    assert json.loads((tmp_path / "i.json").read_text())["t"] == [0.2, 0.8]
+    assert "largest gap" in r.output

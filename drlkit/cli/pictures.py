@@ -128,3 +128,58 @@ def latent_grid(model_name, out, n, value_range, dataset, data_root, steps, seed
     save_grid([list(row) for row in grid], out, scale=scale)
     click.echo(f"wrote {out}: {n} x {n} codes, z in [{values[0]:.3g}, {values[-1]:.3g}] on both "
                "axes (z_1 left to right, z_2 bottom to top)")
+
+
+@cli.command()
+@click.argument("model_name", metavar="MODEL")
+@click.option("--dataset", type=click.Choice(["mnist", "fashion-mnist", "cifar10"]), required=True,
+              help="Images to measure on (a stratified subset of the test split).")
+@click.option("--n", "n", type=click.IntRange(2), default=1000, show_default=True,
+              help="Number of test images.")
+@click.option("--t", "t_value", default=None,
+              help="Times to measure [default: 0.05, 0.1, ..., 1.0].")
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Plot (PNG).")
+@click.option("--report", type=click.Path(dir_okay=False), default=None, help="Write JSON here.")
+@click.option("--data-root", type=click.Path(file_okay=False), default=None,
+              help="Dataset folder [default: $DRLKIT_DATA, else ./data].")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", default=None, help="cpu, cuda, ... [default: cuda if available].")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def information(model_name, dataset, n, t_value, out, report, data_root, seed, device,
+                quiet) -> None:
+    """The denoising error vs t with the image's own code, a shuffled code and a zero code."""
+    import json
+
+    from drlkit.cli import _json_default, _write_text
+    from drlkit.data import load_dataset, stratified_subset
+    from drlkit.diagnostics import information_curve
+
+    model = _load(model_name, device)
+    ts = _parse_ts(t_value)
+    ts = [round(0.05 * i, 2) for i in range(1, 21)] if ts is None else (
+        [ts] if isinstance(ts, float) else ts)
+    try:
+        ds = stratified_subset(load_dataset(dataset, "test", data_root), n, seed, "test")
+    except DataError as e:
+        raise click.ClickException(str(e)) from None
+    try:
+        curve = information_curve(model, ds.images, ts, seed=seed, progress=not quiet)
+    except ValueError as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(f"{'t':>5} {'own':>10} {'shuffled':>10} {'zero':>10} {'gap':>8}")
+    for i, t in enumerate(curve["t"]):
+        click.echo(f"{t:>5g} {curve['own'][i]:>10.5f} {curve['shuffled'][i]:>10.5f} "
+                   f"{curve['zero'][i]:>10.5f} {100 * curve['gap_shuffled'][i]:>7.1f}%")
+    click.echo(f"largest gap (shuffled vs own code) at t={curve['largest_gap_t']:g}")
+    if report:
+        data = {"model": model_name, "dataset": ds.source, "seed": seed, **curve}
+        _write_text(report, json.dumps(data, indent=2, default=_json_default) + "\n")
+        click.echo(f"wrote {report}")
+    if out:
+        from drlkit.plots import plot_information
+
+        try:
+            plot_information(curve, out, title=f"{model_name} on {len(ds)} {dataset} test images")
+        except ImportError as e:
+            raise click.ClickException(str(e)) from None
+        click.echo(f"wrote {out}")
