@@ -28,6 +28,9 @@ run() {  # run NAME STEPS [train options...]
 
 # CIFAR-10 comparison at equal images seen: 10k steps x 64 = 640k images (12.8 epochs) each.
 run cifar10 10000 --dataset cifar10 --method drl --t-conditioned --t-sampler uniform-t
+# the level-of-detail study (issue: what the representation keeps): three 2-D MNIST models,
+# 2,000 steps each; finished runs are reused, so this is cheap once done
+python -m drlkit level-of-detail --steps 2000 --data-root "$DATA" --quiet
 # the shipped default for CIFAR-10 continues the same run
 run cifar10 30000 --dataset cifar10 --method drl --t-conditioned --t-sampler uniform-t
 run cifar10-ae 10000 --dataset cifar10 --method ae

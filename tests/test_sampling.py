@@ -163,3 +163,36 @@ def test_information_command(tmp_path, data_root):
     assert (tmp_path / "i.png").read_bytes()[:8] == PNG
     assert json.loads((tmp_path / "i.json").read_text())["t"] == [0.2, 0.8]
     assert "largest gap" in r.output
+
+
+def test_level_of_detail_study_end_to_end_on_the_tiny_preset(tmp_path, data_root):
+    import json
+
+    from drlkit.level_of_detail import code_report, ink
+
+    r = CliRunner().invoke(cli, ["level-of-detail", "--out-dir", str(tmp_path), "--runs",
+                                 str(tmp_path / "runs"), "--steps", "2",
+                                 "--preset", "tiny", "--n-train", "200", "--n-test", "100",
+                                 "--grid-steps", "1", "--data-root", str(data_root), "--quiet"])
+    assert r.exit_code == 0, r.output
+    result = json.loads((tmp_path / "level_of_detail.json").read_text())
+    assert list(result["rows"]) == ["uniform-t", "uniform-sigma", "range:0,0.3"]
+    for row in result["rows"].values():
+        assert 0 <= row["linear_probe"] <= 1 and -1 <= row["silhouette"] <= 1
+        assert len(row["ink_r"]) == 2 and (tmp_path / row["grid"]).read_bytes()[:8] == PNG
+    assert "| `uniform-sigma` |" in r.output
+    # a second call finds the runs done and only measures again
+    again = CliRunner().invoke(cli, ["level-of-detail", "--out-dir", str(tmp_path), "--runs",
+                                     str(tmp_path / "runs"), "--steps", "2",
+                                     "--preset", "tiny", "--n-train", "200", "--n-test", "100",
+                                     "--grid-steps", "1", "--data-root", str(data_root), "--quiet"])
+    assert again.exit_code == 0 and json.loads((tmp_path / "level_of_detail.json").read_text()) \
+        == result
+    # the measures themselves, on codes with known content
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(3), 40)
+    imgs = rng.integers(0, 256, (120, 4, 4, 1)).astype(np.uint8)
+    z = np.stack([y + 0.05 * rng.standard_normal(120), ink(imgs)], axis=1)
+    rep = code_report(z, y, z, y, imgs)
+    assert rep["linear_probe"] > 0.9 and rep["silhouette"] > 0.5
+    assert rep["ink_r"][1] == pytest.approx(1.0) and rep["max_abs_ink_r"] == pytest.approx(1.0)

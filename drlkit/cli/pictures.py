@@ -183,3 +183,38 @@ def information(model_name, dataset, n, t_value, out, report, data_root, seed, d
         except ImportError as e:
             raise click.ClickException(str(e)) from None
         click.echo(f"wrote {out}")
+
+
+@cli.command(name="level-of-detail")
+@click.option("--out-dir", type=click.Path(file_okay=False), default="docs/level-of-detail",
+              show_default=True, help="Pictures and level_of_detail.json.")
+@click.option("--runs", "runs_dir", type=click.Path(file_okay=False),
+              default="runs/level-of-detail", show_default=True,
+              help="Training runs (reused when done, resumed when interrupted).")
+@click.option("--steps", type=click.IntRange(1), default=2000, show_default=True,
+              help="Training steps per model (batch 64).")
+@click.option("--preset", "preset_name", type=click.Choice(["tiny", "small", "base"]),
+              default="small", show_default=True)
+@click.option("--n-train", type=click.IntRange(100), default=None,
+              help="Stratified subset of MNIST train [default: all 60,000].")
+@click.option("--n-test", type=click.IntRange(50), default=None,
+              help="Stratified subset of MNIST test [default: all 10,000].")
+@click.option("--grid-steps", type=click.IntRange(1), default=100, show_default=True,
+              help="ODE steps per latent-grid picture.")
+@click.option("--data-root", type=click.Path(file_okay=False), default=None,
+              help="Dataset folder [default: $DRLKIT_DATA, else ./data].")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def level_of_detail(out_dir, runs_dir, steps, preset_name, n_train, n_test, grid_steps, data_root,
+                    seed, quiet) -> None:
+    """Train 2-D-code MNIST models under three t samplers and show what each code keeps."""
+    from drlkit.level_of_detail import markdown_table, run_study
+
+    try:
+        result = run_study(out_dir, runs_dir, steps=steps, preset_name=preset_name, data_root=data_root,
+                           n_train=n_train, n_test=n_test, grid_steps=grid_steps, seed=seed,
+                           progress=not quiet)
+    except (DataError, ValueError) as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(markdown_table(result))
+    click.echo(f"wrote {out_dir}/level_of_detail.json and the grid_*.png pictures")
