@@ -26,6 +26,8 @@ def _check_drl(model) -> None:
 
 
 def _codes(model, z: Any, n: int | None) -> Tensor | None:
+    if callable(z):  # a code curve t -> (B, D): checked at t = 1
+        return _codes(model, z(1.0), n)
     if z is None:
         if n is None:
             raise ValueError("unconditional sampling (z=None) needs n, the number of images")
@@ -46,8 +48,9 @@ def sample(model, z: Any, steps: int = 200, sampler: str = "pc", seed: int = 0,
 
     Args:
         model: a DRL model (its score net is used; the encoder is not).
-        z: codes (B, D) (e.g. `model.encode(images, t)`), or None for the score net without a
-            code (then `n` images).
+        z: codes (B, D) (e.g. `model.encode(images, t)`); or a code curve, a function t -> codes
+            (B, D) read at every step (the t-conditioned code E(x0, t) of paper eq. 8, as in
+            training); or None for the score net without a code (then `n` images).
         steps: time steps from t = 1 to t_end (each costs 1 score evaluation; 2 for "pc" and "ode").
         sampler: "pc" (Euler-Maruyama predictor + one Langevin corrector step with signal-to-noise
             `snr`), "em" (Euler-Maruyama), or "ode" (probability flow, Heun; deterministic given
@@ -70,6 +73,7 @@ def sample(model, z: Any, steps: int = 200, sampler: str = "pc", seed: int = 0,
     if not sde.t_min <= t_end < 1:
         raise ValueError(f"t_end must lie in [{sde.t_min}, 1), got {t_end}")
     codes = _codes(model, z, n)
+    curve = z if callable(z) else None  # the t-conditioned code, read at every step's t
     b = n if codes is None else codes.shape[0]
     c, s = model.config.channels, model.config.image_size
     dev = model.device
@@ -79,8 +83,11 @@ def sample(model, z: Any, steps: int = 200, sampler: str = "pc", seed: int = 0,
         eps = torch.randn((1 if same_noise else b, c, s, s), generator=gen)
         return eps.expand(b, -1, -1, -1).to(dev)
 
+    def code(t: float) -> Tensor | None:
+        return codes if curve is None else _codes(model, curve(t), n)
+
     def score(x: Tensor, t: float) -> Tensor:
-        return model.precond.score(model.score_net, x, torch.full((b,), t, device=dev), codes)
+        return model.precond.score(model.score_net, x, torch.full((b,), t, device=dev), code(t))
 
     def drift(x: Tensor, t: float, ode: bool) -> Tensor:  # dx/dt of the reverse process
         f, g = sde.coefficients(x, torch.full((b,), t, device=dev))
@@ -109,7 +116,8 @@ def sample(model, z: Any, steps: int = 200, sampler: str = "pc", seed: int = 0,
             else:  # Euler-Maruyama step of the reverse SDE
                 _, g = sde.coefficients(x, torch.full((b,), t, device=dev))
                 x = x - drift(x, t, ode=False) * dt + g.view(-1, 1, 1, 1) * np.sqrt(dt) * noise()
-        x0 = model.precond.denoise(model.score_net, x, torch.full((b,), t_end, device=dev), codes)
+        x0 = model.precond.denoise(model.score_net, x, torch.full((b,), t_end, device=dev),
+                                   code(t_end))
     finally:
         model.train(was_training)
     return ((x0.float() + 1) / 2).clamp(0, 1).cpu().numpy()
@@ -122,7 +130,8 @@ def reconstruct(model, images: Any, t: float | Sequence[float] | None = None, n_
 
     Args:
         images: anything `DRLModel.encode` takes.
-        t: encoder time(s) for t-conditioned models (default: the recommended t); static: ignored.
+        t: encoder time(s) for t-conditioned models (default: the recommended t), each a float or
+            "curve" (the code E(x0, t) at every sampling step t); static encoders: ignored.
         n_samples: samples per image and t.
         **sample_kwargs: steps, sampler, seed, ... (see `sample`).
 
@@ -130,12 +139,31 @@ def reconstruct(model, images: Any, t: float | Sequence[float] | None = None, n_
         float32 (N, T, n_samples, C, H, W) in [0, 1] (T = 1 for a single t or a static encoder).
     """
     _check_drl(model)
-    ts = [model.recommended_t] if t is None else ([t] if np.isscalar(t) else list(t))
-    z = model.encode(images, t=ts)  # (N, T, D)
-    n, tt, d = z.shape
-    flat = np.repeat(z.reshape(n * tt, d), n_samples, axis=0)
-    x = sample(model, flat, **sample_kwargs)
-    return x.reshape(n, tt, n_samples, *x.shape[1:])
+    ts = [model.recommended_t] if t is None else ([t] if isinstance(t, (str, float, int)) else list(t))
+    if not model.config.t_conditioned and "curve" not in ts:
+        ts = ts[:1]  # a static code does not depend on t: one group of samples
+    parts = []
+    for tj in ts:
+        if tj == "curve":  # E(x0, t) at every sampling step t
+            if not model.config.t_conditioned:
+                raise ValueError("t='curve' needs a t-conditioned encoder")
+            from drlkit.preprocess import to_model_input
+
+            x = to_model_input(images, model.config.channels, model.config.image_size) * 2 - 1
+            x = x.repeat_interleave(n_samples, dim=0).to(model.device)
+
+            def curve(t_value: float, x=x) -> np.ndarray:
+                with torch.inference_mode():
+                    tb = torch.full((len(x),), float(t_value), device=x.device)
+                    return model.embed(x, tb).float().cpu().numpy()
+
+            parts.append(sample(model, curve, **sample_kwargs))
+        else:
+            z = model.encode(images, t=float(tj))
+            parts.append(sample(model, np.repeat(z, n_samples, axis=0), **sample_kwargs))
+    n = len(parts[0]) // n_samples
+    out = np.stack([p.reshape(n, n_samples, *p.shape[1:]) for p in parts], axis=1)
+    return out
 
 
 def latent_grid(model, n: int = 10, lo: float = -2.0, hi: float = 2.0, steps: int = 100,

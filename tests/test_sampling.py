@@ -81,8 +81,15 @@ def test_sde_coefficients_match_their_marginals():
 
 def test_reconstruct_and_latent_grid_shapes():
     model = tiny_model()
-    x = reconstruct(model, synthetic_dataset(2).images, t=[0.2, 0.8], n_samples=3, steps=2)
-    assert x.shape == (2, 2, 3, 1, 16, 16)
+    images = synthetic_dataset(2).images
+    x = reconstruct(model, images, t=[0.2, 0.8, "curve"], n_samples=3, steps=2)
+    assert x.shape == (2, 3, 3, 1, 16, 16) and np.isfinite(x).all()
+    again = reconstruct(model, images, t=[0.2, 0.8, "curve"], n_samples=3, steps=2)
+    np.testing.assert_array_equal(x, again)
+    static = tiny_model(t_conditioned=False)
+    assert reconstruct(static, images, t=[0.2, 0.8], n_samples=2, steps=1).shape[1] == 1
+    with pytest.raises(ValueError, match="t-conditioned"):
+        reconstruct(static, images, t="curve", steps=1)
     with pytest.raises(ValueError, match="2-D code"):
         latent_grid(model, n=3)
     grid, values = latent_grid(tiny_model(latent_dim=2), n=3, lo=-1, hi=1, steps=2)
@@ -105,11 +112,11 @@ def test_reconstruct_and_latent_grid_commands(tmp_path):
     for i, img in enumerate(synthetic_dataset(2).images):
         Image.fromarray(img[..., 0]).save(tmp_path / f"{i}.png")
     r = CliRunner().invoke(cli, ["reconstruct", str(tmp_path / "0.png"), str(tmp_path / "1.png"),
-                                 "--model", str(model_path), "--t", "0.3,0.9", "--samples", "2",
+                                 "--model", str(model_path), "--t", "0.3,0.9,curve", "--samples", "2",
                                  "--steps", "2", "--out", str(tmp_path / "r.png"), "--quiet"])
     assert r.exit_code == 0, r.output
     assert (tmp_path / "r.png").read_bytes()[:8] == PNG
-    assert "2 images x 2 t x 2 samples" in r.output
+    assert "2 images x 3 t x 2 samples" in r.output
     r = CliRunner().invoke(cli, ["reconstruct", str(tmp_path / "0.png"), "--model",
                                  str(model_path), "--max-images", "1", "--steps", "1",
                                  "--out", str(tmp_path / "r.png"), str(tmp_path / "1.png")])

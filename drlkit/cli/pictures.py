@@ -15,8 +15,8 @@ from drlkit.data import DataError
               help="Registry name or .safetensors path of a DRL model [default: the default model].")
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="Output PNG.")
 @click.option("--t", "t_value", default=None,
-              help="Encoder time(s) for t-conditioned models, e.g. 0.3,0.6,0.9 [default: the "
-                   "model's recommended t].")
+              help="Encoder time(s) for t-conditioned models, e.g. 0.3,0.6,0.9; 'curve' reads the "
+                   "code E(x0, t) at every sampling step [default: the model's recommended t].")
 @click.option("--samples", type=click.IntRange(1, 32), default=4, show_default=True,
               help="Samples drawn from each image's code (per t).")
 @click.option("--steps", type=click.IntRange(1), default=200, show_default=True)
@@ -45,7 +45,11 @@ def reconstruct(images, model_name, out, t_value, samples, steps, sampler, seed,
     if len(paths) > max_images:
         raise click.ClickException(f"{len(paths)} images, more than --max-images {max_images}")
     model = _load(model_name or DEFAULT_MODEL, device)
-    ts = _parse_ts(t_value)
+    parts = [v.strip() for v in (t_value or "").split(",") if v.strip()]
+    curve = "curve" in parts
+    numeric = _parse_ts(",".join(v for v in parts if v != "curve")) if len(parts) > curve else None
+    numeric = [numeric] if isinstance(numeric, float) else (numeric or [])
+    ts = (numeric + ["curve"] * curve) or None
     try:
         pictures = [load_image(p) for p in paths]
     except Exception as e:  # Pillow raises many types for unreadable files
@@ -56,12 +60,13 @@ def reconstruct(images, model_name, out, t_value, samples, steps, sampler, seed,
     except ValueError as e:
         raise click.ClickException(str(e)) from None
     originals = model_inputs(model, pictures)
-    ts_used = [model.recommended_t] if ts is None else ([ts] if isinstance(ts, float) else ts)
+    ts_used = [model.recommended_t] if ts is None else ts
     rows = [[originals[i]] + [s for j in range(x.shape[1]) for s in x[i, j]]
             for i in range(len(paths))]
     header = ["input"]
     for tj in ts_used if model.config.t_conditioned else [None]:
-        header += [f"t={tj:g}" if tj is not None else "samples"] + [""] * (samples - 1)
+        label = "samples" if tj is None else ("E(x0, t)" if tj == "curve" else f"t={tj:g}")
+        header += [label] + [""] * (samples - 1)
     seps = [1 + j * samples for j in range(x.shape[1])]
     save_grid(rows, out, scale=scale, header=header, separators=seps)
     click.echo(f"wrote {out}: {len(paths)} images x {x.shape[1]} t x {samples} samples "
