@@ -51,11 +51,12 @@ def _json_default(v):
 
 
 def _write_text(path, text: str) -> None:
+    """Write a report/table atomically (files' temp-name-then-rename), creating its folder."""
+    from drlkit.files import _atomic_write
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    _atomic_write(path, lambda f: f.write(text.encode("utf-8")))
 
 
 
