@@ -7,6 +7,7 @@ A drlkit file holds the model's tensors (fp32 or fp16) and string metadata: `for
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import struct
@@ -48,6 +49,17 @@ def atomic_save(tensors: dict[str, torch.Tensor], metadata: dict[str, str], path
         tmp.unlink(missing_ok=True)
 
 
+def tensors_digest(tensors: dict[str, torch.Tensor]) -> str:
+    """sha256 over the tensors' names, dtypes, shapes and bytes as stored (the `tensors_sha256`
+    metadata field: a flipped bit anywhere in the weights is caught on load)."""
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
 def save_model(model: DRLModel, path: str | os.PathLike, card: dict[str, Any],
                dtype: torch.dtype = torch.float32) -> None:
     """Export `model`'s weights and `card` (which must hold every key in CARD_KEYS but num_params)."""
@@ -59,6 +71,7 @@ def save_model(model: DRLModel, path: str | os.PathLike, card: dict[str, Any],
                 "config": json.dumps(model.config.to_dict())}
     metadata.update({k: json.dumps(card[k]) for k in CARD_KEYS})
     tensors = {k: v.detach().to("cpu", dtype).contiguous() for k, v in model.state_dict().items()}
+    metadata["tensors_sha256"] = tensors_digest(tensors)
     atomic_save(tensors, metadata, Path(path))
 
 
@@ -130,7 +143,12 @@ def load_model(path: str | os.PathLike, device: str | torch.device | None = None
         tensors = load_file(str(path))
     except Exception as e:  # safetensors raises its own error type for corrupt payloads
         raise CheckpointError(f"{path}: cannot read tensors: {e}") from None
-    card = {k: v for k, v in meta.items() if k not in ("config", "format", "format_version")}
+    expected = meta.get("tensors_sha256")
+    if expected is not None and tensors_digest(tensors) != expected:
+        raise CheckpointError(f"{path}: the weights do not match the checksum in its header "
+                              "(tensors_sha256): the file is corrupt")
+    card = {k: v for k, v in meta.items()
+            if k not in ("config", "format", "format_version", "tensors_sha256")}
     model = DRLModel(config, card=card)
     try:
         model.load_state_dict({k: v.float() for k, v in tensors.items()}, strict=True)
@@ -152,4 +170,10 @@ def update_card(path: str | os.PathLike, **fields: Any) -> None:
     raw = {"format": FORMAT, "format_version": str(FORMAT_VERSION),
            "config": json.dumps(meta["config"])}
     raw.update({k: json.dumps(fields.get(k, meta[k])) for k in CARD_KEYS})
-    atomic_save(load_file(str(path)), raw, Path(path))
+    tensors = load_file(str(path))
+    digest = tensors_digest(tensors)
+    if meta.get("tensors_sha256", digest) != digest:
+        raise CheckpointError(f"{path}: the weights do not match the checksum in its header "
+                              "(tensors_sha256): the file is corrupt")
+    raw["tensors_sha256"] = digest
+    atomic_save(tensors, raw, Path(path))

@@ -1,22 +1,34 @@
-"""Encoding files on disk: list a folder, decode each image (skipping unreadable ones with a
-reason), embed in batches, and write the result atomically with sidecars (DESIGN §3, §7).
+"""Encoding files on disk: list a folder, decode each image in worker processes (skipping
+unreadable ones with a reason), embed in batches, and stream the result to disk so that memory
+stays flat in the number of images and an interrupted run can continue (DESIGN §3, §7).
 
 Outputs for `--out feats.npy`: `feats.npy` (float32, one row per readable image in sorted path
 order), `feats.files.txt` (the image of each row), `feats.skipped.txt` (path<TAB>reason per skip).
+The .npy is renamed into place last: if it exists, the whole result is complete.
+
+While a run is going, finished batches live in `feats.npy.partial/` (one .npy and one .json per
+batch, each written atomically, so a kill at any moment leaves only whole batches). `--resume`
+reuses them; the batches are fixed index ranges of the sorted file list, so a resumed run computes
+exactly what an uninterrupted one would and the outputs are identical.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
-from collections.abc import Sequence
+import shutil
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 
-from drlkit.data import list_images
-from drlkit.model import DRLModel
-from drlkit.preprocess import load_image
+from drlkit.model import DRLModel, check_t
+from drlkit.preprocess import ImageReadError, display_path, is_image_path, load_image, to_model_input
+
+PARTIAL_FORMAT = "drlkit-encode-partial-1"
 
 
 @dataclass
@@ -26,49 +38,119 @@ class EncodeResult:
     skipped: list[tuple[Path, str]] = field(default_factory=list)
 
 
+# --------------------------------------------------------------------------- listing
+
+
 def collect(path: str | os.PathLike) -> list[Path]:
-    """A file -> [file]; a folder -> its image files, recursively, in sorted path order."""
+    """A file -> [file]; a folder -> its image files, recursively, in sorted path order.
+
+    Entries with an image extension (any case) that are not regular files are listed too
+    (dangling symbolic links, FIFOs), so that they are reported as skipped rather than silently
+    dropped; directories are descended into, never listed, whatever their name. Symbolic links
+    to directories are not followed (no cycles).
+    """
     p = Path(path)
     if p.is_dir():
-        return list_images(p)
-    if p.is_file():
+        found = []
+        for dirpath, dirnames, filenames in os.walk(p):
+            dirnames.sort()
+            for name in filenames:
+                f = Path(dirpath, name)
+                if is_image_path(f) and not f.is_dir():
+                    found.append(f)
+        return sorted(found, key=lambda q: os.fsencode(q))
+    if p.is_file() or (p.is_symlink() and not p.exists()):
         return [p]
-    raise FileNotFoundError(f"{p}: no such file or folder")
+    raise FileNotFoundError(f"{display_path(p)}: no such file or folder")
 
 
-def _decode(path: Path) -> np.ndarray | str:
-    """The decoded image, or the reason it cannot be read (never raises for a bad file)."""
+# --------------------------------------------------------------------------- decoding in workers
+
+
+class _Decoded(torch.utils.data.Dataset):
+    """Item i: (i, float (C, S, S) tensor in [0, 1]) or (i, reason) for a file that cannot be used."""
+
+    def __init__(self, paths: Sequence[Path], channels: int, size: int) -> None:
+        self.paths, self.channels, self.size = paths, channels, size
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> tuple[int, torch.Tensor | str]:
+        try:
+            image = load_image(self.paths[i])
+            return i, to_model_input(image, self.channels, self.size)[0]
+        except ImageReadError as e:
+            return i, e.reason
+        except Exception as e:  # never let one file end the run; the reason is reported
+            return i, f"cannot convert: {type(e).__name__}: {' '.join(str(e).split())}"
+
+
+def _collate(items: list[tuple[int, torch.Tensor | str]]):
+    good = [(i, x) for i, x in items if not isinstance(x, str)]
+    bad = [(i, x) for i, x in items if isinstance(x, str)]
+    images = torch.stack([x for _, x in good]) if good else None
+    return [i for i, _ in good], images, bad
+
+
+def _worker_init(_: int) -> None:
+    torch.set_num_threads(1)  # decoding is per image; the main process owns the cores for compute
+
+
+def default_workers() -> int:
+    """Decode workers: one fewer than the CPUs this process may use (at least 1), at most 8."""
     try:
-        return load_image(path)
-    except Exception as e:  # Pillow raises many types (OSError, SyntaxError, DecompressionBomb...)
-        return f"{type(e).__name__}: {e}".replace("\n", " ").replace("\t", " ")
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        n = os.cpu_count() or 1
+    return max(1, min(8, n - 1))
 
 
-def encode_files(model: DRLModel, paths: Sequence[Path], t, batch_size: int = 256,
-                 progress: bool = False) -> EncodeResult:
-    """Decode and embed `paths` in batches; unreadable files are skipped and reported."""
+def _batches(paths: Sequence[Path], starts: Sequence[int], batch_size: int, channels: int,
+             size: int, workers: int, pin_memory: bool) -> Iterator[tuple[int, list, object, list]]:
+    """(start, kept indices, images or None, [(index, reason)]) for each batch [start, start+bs)."""
+    index_batches = [list(range(s, min(s + batch_size, len(paths)))) for s in starts]
+    loader = torch.utils.data.DataLoader(
+        _Decoded(paths, channels, size), batch_sampler=index_batches, num_workers=workers,
+        collate_fn=_collate, pin_memory=pin_memory, worker_init_fn=_worker_init if workers else None,
+        prefetch_factor=4 if workers else None, persistent_workers=False)
+    for start, (kept, images, bad) in zip(starts, loader, strict=True):
+        yield start, kept, images, bad
+
+
+def _embed(model: DRLModel, images, ts: list[float], single: bool, batch_size: int) -> np.ndarray:
+    return model.encode(images, t=ts[0] if single else ts, batch_size=batch_size)
+
+
+# --------------------------------------------------------------------------- in memory
+
+
+def encode_files(model: DRLModel, paths: Sequence[Path], t=None, batch_size: int = 256,
+                 workers: int | None = 0, progress: bool = False) -> EncodeResult:
+    """Decode and embed `paths` in batches, in memory; unreadable files are skipped and reported.
+
+    For many files prefer `encode_to_file`, which streams to disk and can resume.
+    """
     from tqdm.auto import tqdm
 
+    ts, single = check_t(model.recommended_t if t is None else t)
+    workers = default_workers() if workers is None else workers
     feats, kept, skipped = [], [], []
-    bar = tqdm(total=len(paths), desc="encode", unit="img", disable=not progress)
-    for s in range(0, len(paths), batch_size):
-        chunk, images = [], []
-        for p in paths[s : s + batch_size]:
-            img = _decode(p)
-            if isinstance(img, str):
-                skipped.append((p, img))
-            else:
-                chunk.append(p)
-                images.append(img)
-        if images:
-            feats.append(model.encode(images, t=t, batch_size=batch_size))
-            kept.extend(chunk)
-        bar.update(len(paths[s : s + batch_size]))
-    bar.close()
-    d = model.config.latent_dim
-    shape = (0, d) if np.ndim(t) == 0 else (0, len(t), d)  # np.ndim(None) == 0
+    starts = list(range(0, len(paths), batch_size))
+    with tqdm(total=len(paths), desc="encode", unit="img", disable=not progress) as bar:
+        for start, idx, images, bad in _batches(paths, starts, batch_size, model.config.channels,
+                                                model.config.image_size, workers, False):
+            if images is not None:
+                feats.append(_embed(model, images, ts, single, batch_size))
+                kept.extend(paths[i] for i in idx)
+            skipped.extend((paths[i], why) for i, why in bad)
+            bar.update(min(batch_size, len(paths) - start))
+    shape = (0, model.config.latent_dim) if single else (0, len(ts), model.config.latent_dim)
     out = np.concatenate(feats) if feats else np.empty(shape, dtype=np.float32)
     return EncodeResult(out, kept, skipped)
+
+
+# --------------------------------------------------------------------------- streamed to disk
 
 
 def sidecar(out: Path, kind: str) -> Path:
@@ -76,7 +158,12 @@ def sidecar(out: Path, kind: str) -> Path:
     return out.with_name(f"{out.stem}.{kind}.txt")
 
 
-def _atomic_write(path: Path, write) -> None:
+def partial_dir(out: Path) -> Path:
+    """Where an unfinished `encode_to_file` keeps its finished batches."""
+    return out.with_name(f"{out.name}.partial")
+
+
+def _atomic_write(path: Path, write: Callable) -> None:
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
         with open(tmp, "wb") as f:
@@ -86,13 +173,162 @@ def _atomic_write(path: Path, write) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def _model_digest(model: DRLModel) -> str:
+    h = hashlib.sha256(json.dumps(model.config.to_dict(), sort_keys=True).encode())
+    for name, tensor in sorted(model.encoder.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().float().cpu().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _manifest(model: DRLModel, paths: Sequence[Path], ts: list[float], single: bool,
+              batch_size: int) -> dict:
+    names = hashlib.sha256(b"\0".join(os.fsencode(p) for p in paths)).hexdigest()
+    return {"format": PARTIAL_FORMAT, "model_sha256": _model_digest(model), "t": ts,
+            "single_t": single, "batch_size": batch_size, "n_files": len(paths),
+            "file_list_sha256": names}
+
+
+class ResumeError(ValueError):
+    """A partial run that does not belong to this command (other files, model, t or batch size)."""
+
+
+@dataclass
+class EncodeSummary:
+    out: Path
+    shape: tuple[int, ...]
+    n_files: int
+    skipped: list[tuple[Path, str]]
+    resumed_batches: int
+
+
+def _done_batches(partial: Path, manifest: dict) -> dict[int, dict]:
+    with open(partial / "manifest.json", encoding="utf-8") as f:
+        old = json.load(f)
+    diff = [k for k in manifest if old.get(k) != manifest[k]]
+    if diff:
+        what = {"model_sha256": "the model", "t": "t", "single_t": "t", "batch_size": "--batch-size",
+                "n_files": "the file list", "file_list_sha256": "the file list",
+                "format": "the drlkit version"}
+        raise ResumeError(f"{display_path(partial)} was started with a different "
+                          f"{', '.join(sorted({what[k] for k in diff}))}; run without --resume to "
+                          "start over")
+    done = {}
+    for meta in partial.glob("batch-*.json"):
+        with open(meta, encoding="utf-8") as f:
+            record = json.load(f)
+        if (partial / f"batch-{record['start']:010d}.npy").is_file():
+            done[record["start"]] = record
+    return done
+
+
+def encode_to_file(model: DRLModel, paths: Sequence[Path], out: str | os.PathLike, t=None,
+                   batch_size: int = 256, workers: int | None = None, resume: bool = False,
+                   progress: bool = False, on_batch: Callable[[int], None] | None = None
+                   ) -> EncodeSummary:
+    """Embed `paths` into the .npy file `out` (with sidecars), streaming: decoding runs in
+    `workers` processes (default: `default_workers()`; 0 decodes in this process) while the
+    encoder runs, finished batches go to `partial_dir(out)`, and the final .npy is assembled
+    through a memory map, so memory does not grow with the number of images.
+
+    With resume=True the finished batches of an interrupted run with the same files, model, t and
+    batch size are reused; without it any old partial run is discarded. `on_batch(n_done)` is
+    called after each batch (tests use it to interrupt at a chosen point).
+
+    Raises:
+        ResumeError: the partial run was made with other files, model, t or batch size.
+    """
+    from tqdm.auto import tqdm
+
+    out = Path(out)
+    if out.suffix != ".npy":
+        raise ValueError(f"--out {display_path(out)}: expected a .npy file name")
+    ts, single = check_t(model.recommended_t if t is None else t)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    workers = default_workers() if workers is None else workers
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = partial_dir(out)
+    manifest = _manifest(model, paths, ts, single, batch_size)
+    if partial.exists() and not resume:
+        shutil.rmtree(partial)
+    if resume and (partial / "manifest.json").is_file():
+        done = _done_batches(partial, manifest)
+    else:
+        partial.mkdir(parents=True, exist_ok=True)
+        payload = json.dumps(manifest, indent=1).encode()
+        _atomic_write(partial / "manifest.json", lambda f: f.write(payload))
+        done = {}
+    starts = [s for s in range(0, len(paths), batch_size) if s not in done]
+    reused = len(done)
+    n_done = sum(min(batch_size, len(paths) - s) for s in done)
+    pin = model.device.type == "cuda"
+    with tqdm(total=len(paths), initial=n_done, desc="encode", unit="img",
+              disable=not progress) as bar:
+        for start, idx, images, bad in _batches(paths, starts, batch_size, model.config.channels,
+                                                model.config.image_size, workers, pin):
+            shape = (0, model.config.latent_dim) if single else (0, len(ts), model.config.latent_dim)
+            feats = (_embed(model, images, ts, single, batch_size) if images is not None
+                     else np.empty(shape, dtype=np.float32))
+            name = f"batch-{start:010d}"
+            _atomic_write(partial / f"{name}.npy", lambda f, a=feats: np.save(f, a))
+            record = {"start": start, "kept": idx, "skipped": bad}
+            payload = json.dumps(record).encode()  # ASCII: odd file names never reach this file
+            _atomic_write(partial / f"{name}.json", lambda f, b=payload: f.write(b))
+            done[start] = record
+            n = min(batch_size, len(paths) - start)
+            n_done += n
+            bar.update(n)
+            if on_batch is not None:
+                on_batch(n_done)
+    summary = _assemble(out, partial, paths, done, ts, single, model.config.latent_dim)
+    summary.resumed_batches = reused
+    return summary
+
+
+def _assemble(out: Path, partial: Path, paths: Sequence[Path], done: dict[int, dict],
+              ts: list[float], single: bool, dim: int) -> EncodeSummary:
+    order = sorted(done)
+    rows = sum(len(done[s]["kept"]) for s in order)
+    shape = (rows, dim) if single else (rows, len(ts), dim)
+    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
+    try:
+        arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=shape)
+        row = 0
+        for s in order:
+            part = np.load(partial / f"batch-{s:010d}.npy", mmap_mode="r")
+            arr[row : row + len(part)] = part
+            row += len(part)
+        arr.flush()
+        del arr
+        kept = [paths[i] for s in order for i in done[s]["kept"]]
+        skipped = [(paths[i], why) for s in order for i, why in done[s]["skipped"]]
+        files = b"".join(os.fsencode(p) + b"\n" for p in kept)
+        skips = b"".join(os.fsencode(p) + b"\t" + why.encode("utf-8", "replace") + b"\n"
+                         for p, why in skipped)
+        _atomic_write(sidecar(out, "files"), lambda f: f.write(files))
+        _atomic_write(sidecar(out, "skipped"), lambda f: f.write(skips))
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    shutil.rmtree(partial, ignore_errors=True)
+    return EncodeSummary(out, shape, len(paths), skipped, 0)
+
+
+def read_files_list(out: str | os.PathLike) -> list[Path]:
+    """The image path of each row of `out` (from its .files.txt sidecar), byte-exact."""
+    data = sidecar(Path(out), "files").read_bytes()
+    return [Path(os.fsdecode(line)) for line in data.split(b"\n") if line]
+
+
 def write_result(result: EncodeResult, out: str | os.PathLike) -> Path:
-    """Write the features and sidecars; the .npy is renamed into place last, so its presence
-    means the whole result is complete."""
+    """Write an in-memory result and its sidecars; the .npy is renamed into place last, so its
+    presence means the whole result is complete."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    files = "".join(f"{p}\n" for p in result.files).encode("utf-8", "surrogateescape")
-    skipped = "".join(f"{p}\t{why}\n" for p, why in result.skipped).encode("utf-8", "surrogateescape")
+    files = b"".join(os.fsencode(p) + b"\n" for p in result.files)
+    skipped = b"".join(os.fsencode(p) + b"\t" + why.encode("utf-8", "replace") + b"\n"
+                       for p, why in result.skipped)
     _atomic_write(sidecar(out, "files"), lambda f: f.write(files))
     _atomic_write(sidecar(out, "skipped"), lambda f: f.write(skipped))
     _atomic_write(out, lambda f: np.save(f, result.features))

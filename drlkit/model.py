@@ -85,6 +85,8 @@ class DRLModel(nn.Module):
             images: uint8 array (N, H, W[, C]) or (H, W[, C]); float tensor/array (N, C, H, W) in
                 [0, 1]; a PIL image; a file path; or a list of PIL images / paths / uint8 arrays.
                 Every entry point is converted to the model's channels and resolution the same way.
+                A 3-D uint8 array whose last axis has 1 to 4 entries is one (H, W, C) image; any
+                other 3-D uint8 array is a batch (N, H, W).
             t: diffusion time in [0, 1], or a sequence of times. Default: the model's recommended t.
                 Static encoders ignore t.
             batch_size: images per forward pass; the result does not depend on it.
@@ -96,7 +98,7 @@ class DRLModel(nn.Module):
         Raises:
             ValueError: t outside [0, 1] or not finite, or images that cannot be interpreted.
         """
-        ts, single = _check_t(self.recommended_t if t is None else t)
+        ts, single = check_t(self.recommended_t if t is None else t)
         x = to_model_input(images, self.config.channels, self.config.image_size)
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -118,7 +120,7 @@ class DRLModel(nn.Module):
         return out[:, 0] if single else out
 
 
-def _check_t(t: float | Sequence[float]) -> tuple[list[float], bool]:
+def check_t(t: float | Sequence[float]) -> tuple[list[float], bool]:
     single = np.isscalar(t) or (isinstance(t, (np.ndarray, Tensor)) and np.ndim(t) == 0)
     ts = [float(t)] if single else [float(v) for v in t]
     if not ts:

@@ -9,6 +9,7 @@ antialiased bilinear interpolation, then a centre crop) are applied.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,23 +17,112 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
 LUMA = (0.299, 0.587, 0.114)
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 
 
+class ImageReadError(ValueError):
+    """An image file that cannot be used, with the reason (`reason`) and the file (`path`)."""
+
+    def __init__(self, path: str | os.PathLike, reason: str) -> None:
+        self.path, self.reason = Path(path), reason
+        super().__init__(f"{display_path(path)}: {reason}")
+
+
+def display_path(path: str | os.PathLike) -> str:
+    """A path printable on any terminal (undecodable bytes in file names become U+FFFD)."""
+    return os.fsencode(path).decode("utf-8", "replace")
+
+
 def load_image(path: str | os.PathLike) -> np.ndarray:
-    """Decode an image file with Pillow into uint8 (H, W) or (H, W, 3) (first frame if animated)."""
-    with Image.open(path) as img:
-        return pil_to_array(img)
+    """Decode an image file with Pillow into uint8 (H, W) or (H, W, 3) (first frame if animated).
+
+    Raises:
+        ImageReadError (a ValueError) naming the file and the reason: missing or empty file, not
+        an image Pillow can identify, truncated or corrupt data, or more pixels than Pillow's
+        `Image.MAX_IMAGE_PIXELS` (a decompression bomb: refused before any pixel is decoded).
+    """
+    path = Path(path)
+    try:
+        if path.is_symlink() and not path.exists():
+            raise ImageReadError(path, "dangling symbolic link")
+        if not path.exists():
+            raise ImageReadError(path, "no such file")
+        if path.is_dir():
+            raise ImageReadError(path, "a directory, not an image file")
+        if not path.is_file():
+            raise ImageReadError(path, "not a regular file (a FIFO, socket or device?)")
+        if path.stat().st_size == 0:
+            raise ImageReadError(path, "empty file (0 bytes)")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                _check_pixel_count(path, img.size)
+                return pil_to_array(img)
+    except ImageReadError:
+        raise
+    except UnsupportedModeError as e:
+        raise ImageReadError(path, str(e)) from None
+    except UnidentifiedImageError:
+        raise ImageReadError(path, "not an image Pillow can identify (wrong extension, "
+                                   "text or random bytes?)") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise ImageReadError(path, f"decompression bomb, not decoded: {_one_line(e)}") from None
+    except FileNotFoundError:
+        raise ImageReadError(path, "no such file") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
+        raise ImageReadError(path, f"truncated or corrupt image data: {_one_line(e)}") from None
+    except Exception as e:  # a decoder bug must not end a million-file run either
+        raise ImageReadError(path, f"cannot decode: {type(e).__name__}: {_one_line(e)}") from None
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split()) or type(e).__name__
+
+
+def _check_pixel_count(path: Path, size: tuple[int, int]) -> None:
+    limit = Image.MAX_IMAGE_PIXELS
+    w, h = size
+    if limit is not None and w * h > limit:
+        raise ImageReadError(path, f"decompression bomb, not decoded: {w}x{h} = {w * h:,} pixels "
+                                   f"is over Pillow's limit of {limit:,} (Image.MAX_IMAGE_PIXELS)")
+
+
+# Modes whose samples are wider than 8 bits: scaled from their full range to 0-255, never clipped.
+_WIDE_MODES = {"I;16": 65535, "I;16B": 65535, "I;16L": 65535, "I;16N": 65535, "I": 65535}
 
 
 def pil_to_array(img: Image.Image) -> np.ndarray:
+    """A PIL image (any mode) -> uint8 (H, W) for single-band images, (H, W, 3) otherwise.
+
+    16-bit and 32-bit integer images are scaled from 0-65535 (values above are clipped), float
+    images ("F") from [0, 1] if they lie there, else clipped to 0-255; palette images with
+    transparency go through RGBA; alpha is dropped (DESIGN §3); CMYK and YCbCr become RGB.
+    """
     img.load()
-    mode = "L" if img.mode in ("L", "LA", "1", "I", "I;16", "F") else "RGB"
-    return np.asarray(img.convert(mode))
+    if img.mode in _WIDE_MODES or img.mode == "F":
+        a = np.asarray(img, dtype=np.float64)
+        if img.mode == "F":
+            a = a * 255 if np.nanmax(a, initial=0) <= 1 else a
+        else:
+            a = a * (255 / _WIDE_MODES[img.mode])
+        return np.nan_to_num(a, nan=0.0).clip(0, 255).round().astype(np.uint8)
+    if img.mode in ("L", "LA", "1", "La"):
+        return np.asarray(img.convert("L"))
+    try:
+        if img.mode == "P" and "transparency" in img.info:
+            img = img.convert("RGBA")
+        return np.asarray(img.convert("RGB"))
+    except ValueError as e:  # e.g. LAB, HSV: Pillow has no conversion to RGB
+        raise UnsupportedModeError(f"image mode {img.mode!r} cannot be converted to RGB "
+                                   f"({_one_line(e)})") from None
+
+
+class UnsupportedModeError(ValueError):
+    """A decoded image whose pixel format drlkit cannot convert."""
 
 
 def _as_float_chw(item: Any, name: str) -> Tensor:
@@ -54,7 +144,11 @@ def _as_float_chw(item: Any, name: str) -> Tensor:
 
 def _float_batch(x: Any, name: str) -> Tensor:
     """Float array/tensor (N, C, H, W) or (C, H, W) in [0, 1]; uint8 torch tensors are CHW (/255)."""
-    x = torch.as_tensor(x)
+    try:
+        x = torch.as_tensor(x)
+    except (TypeError, ValueError, RuntimeError) as e:  # ragged lists, objects, strings
+        raise ValueError(f"{name}: cannot be read as an array of pixels ({e}); pass a path, a "
+                         "PIL image, a uint8 array or a float tensor (N, C, H, W)") from None
     if x.dtype == torch.uint8:
         x = x.float() / 255
     if not x.is_floating_point():

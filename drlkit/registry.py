@@ -28,7 +28,7 @@ class Entry:
 REGISTRY: dict[str, Entry] = {
     "mnist": Entry(
         file="mnist.safetensors",
-        sha256="d1ad02c266fd1d858a176ad18bd0ec79ddd82377c6e8f2c2e4c2d6923ecc698d",
+        sha256="e6ee4f700ff3c4497cc2188356ad748ec5a33d4bc38802298b2f7e6fa4d1f506",
         description="t-conditioned DRL, small preset, MNIST train, CPU-trained",
     ),
 }

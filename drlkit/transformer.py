@@ -22,7 +22,7 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from drlkit.config import ModelConfig
-from drlkit.model import DRLModel, _check_t
+from drlkit.model import DRLModel, check_t
 
 
 class DRLTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -59,12 +59,12 @@ class DRLTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     def fit(self, X: Any, y: Any = None) -> DRLTransformer:
         """Load the model and check that X can be encoded (no training happens: y is ignored)."""
         if self.t is not None:
-            _check_t(self.t)
+            check_t(self.t)
         if not isinstance(self.batch_size, (int, np.integer)) or self.batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {self.batch_size!r}")
         self.model_ = self._load_model()
         self._as_images(X, reset=True)
-        ts, single = _check_t(self.model_.recommended_t if self.t is None else self.t)
+        ts, single = check_t(self.model_.recommended_t if self.t is None else self.t)
         self._n_features_out = self.model_.config.latent_dim * (1 if single else len(ts))
         return self
 

@@ -26,19 +26,24 @@ run() {  # run NAME STEPS [train options...]
   echo "$(date -u +%FT%TZ) $name: exported $out/model-$steps.safetensors"
 }
 
+# Wait for a training left running by an earlier start of this script (never two at once).
+while pgrep -f "drlkit (train|level-of-detail)" > /dev/null; do sleep 30; done
+
 # CIFAR-10 comparison at equal images seen: 10k steps x 64 = 640k images (12.8 epochs) each.
 run cifar10 10000 --dataset cifar10 --method drl --t-conditioned --t-sampler uniform-t
 # the level-of-detail study (issue: what the representation keeps): three 2-D MNIST models,
 # 2,000 steps each; finished runs are reused, so this is cheap once done
 python -m drlkit level-of-detail --steps 2000 --data-root "$DATA" --quiet
-# the shipped default for CIFAR-10 continues the same run
-run cifar10 30000 --dataset cifar10 --method drl --t-conditioned --t-sampler uniform-t
+# the 2-D-latent MNIST model for pictures (latent grids)
+run mnist-2d 5000 --dataset mnist --method drl --t-conditioned --t-sampler uniform-t --latent-dim 2
+# the baselines and variants, same architecture, data and budget as cifar10 at 10k steps
 run cifar10-ae 10000 --dataset cifar10 --method ae
 run cifar10-simclr 10000 --dataset cifar10 --method simclr
 run cifar10-vdrl 10000 --dataset cifar10 --method vdrl --t-conditioned --t-sampler uniform-t
 run cifar10-coarse 10000 --dataset cifar10 --method drl --t-conditioned --t-sampler uniform-sigma
 run fashion-mnist 10000 --dataset fashion-mnist --method drl --t-conditioned --t-sampler uniform-t
-run mnist-2d 10000 --dataset mnist --method drl --t-conditioned --t-sampler uniform-t --latent-dim 2
 run cifar10-vae 10000 --dataset cifar10 --method vae
 run cifar10-static 10000 --dataset cifar10 --method drl --static --t-sampler uniform-t
+# a longer run of the shipped default, if time allows
+run cifar10 30000 --dataset cifar10 --method drl --t-conditioned --t-sampler uniform-t
 echo "$(date -u +%FT%TZ) all runs done"

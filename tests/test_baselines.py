@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import json
 import math
-import shutil
 
 import numpy as np
 import pytest
@@ -112,9 +112,23 @@ def test_config_and_trainer_refuse_inconsistent_baselines(tmp_path):
     assert r.exit_code == 2 and "static" in r.output
 
 
+def _as_format_1(src, dst) -> None:
+    """Rewrite a drlkit file's header as format 1 wrote it: no `objective`, no checksum."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    with safe_open(str(src), "pt") as f:
+        meta = dict(f.metadata())
+    config = json.loads(meta["config"])
+    del config["objective"]
+    meta.update(format_version="1", config=json.dumps(config))
+    meta.pop("tensors_sha256")
+    save_file(load_file(str(src)), str(dst), metadata=meta)
+
+
 def test_format_1_files_load_as_drl_and_stay_loadable_after_a_card_update(tmp_path):
     path = tmp_path / "mnist.safetensors"
-    shutil.copy(REPO / "checkpoints" / "mnist.safetensors", path)
+    _as_format_1(REPO / "checkpoints" / "mnist.safetensors", path)
     assert read_header(path)["format_version"] == "1"
     assert load_model(path, device="cpu").config.objective == "drl"
     update_card(path, description="edited")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
@@ -166,11 +167,26 @@ def train(dataset, method, t_conditioned, t_sampler, latent_dim, preset_name, sd
 @click.option("--out", type=click.Path(dir_okay=False), required=True,
               help="Output .npy; sidecars <out>.files.txt and <out>.skipped.txt are written beside it.")
 @click.option("--batch-size", type=click.IntRange(1), default=256, show_default=True)
+@click.option("--workers", type=click.IntRange(0), default=None,
+              help="Decoding processes (0: decode in the main process) [default: CPUs - 1, "
+                   "at most 8].")
+@click.option("--resume", is_flag=True,
+              help="Continue an interrupted run into the same --out (same files, model, t and "
+                   "batch size); the result equals an uninterrupted run.")
+@click.option("--strict", is_flag=True,
+              help="Exit with status 1 if any file was skipped (the result is still written).")
 @click.option("--device", default=None, help="cpu, cuda, ... [default: cuda if available].")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def encode(path, model_name, t_value, out, batch_size, device, quiet) -> None:
-    """Embed an image file or every image under a folder (recursively, sorted by path)."""
-    from drlkit.files import collect, encode_files, sidecar, write_result
+def encode(path, model_name, t_value, out, batch_size, workers, resume, strict, device,
+           quiet) -> None:
+    """Embed an image file or every image under a folder (recursively, sorted by path).
+
+    Files that cannot be used (not images, truncated, empty, decompression bombs, ...) are
+    skipped and listed with the reason in <out>.skipped.txt. Finished batches are kept in
+    <out>.partial/ until the end, so an interrupted run continues with --resume.
+    """
+    from drlkit.files import ResumeError, collect, encode_to_file, partial_dir, sidecar
+    from drlkit.preprocess import display_path
     from drlkit.registry import DEFAULT_MODEL
 
     ts = _parse_ts(t_value)
@@ -178,9 +194,27 @@ def encode(path, model_name, t_value, out, batch_size, device, quiet) -> None:
     if not paths:
         raise click.ClickException(f"{path}: no image files found")
     model = _load(model_name or DEFAULT_MODEL, device)
-    result = encode_files(model, paths, ts, batch_size, progress=not quiet)
-    out = write_result(result, out)
-    click.echo(f"wrote {out} {tuple(result.features.shape)}; row order in {sidecar(out, 'files')}")
-    if result.skipped:
-        click.echo(f"warning: skipped {len(result.skipped)} unreadable file(s), listed in "
-                   f"{sidecar(out, 'skipped')}", err=True)
+    try:
+        summary = encode_to_file(model, paths, out, ts, batch_size, workers, resume,
+                                 progress=not quiet)
+    except (ResumeError, ValueError) as e:
+        raise click.ClickException(str(e)) from None
+    except KeyboardInterrupt:
+        click.echo(f"\ninterrupted: {display_path(out)} was not written; the finished batches are "
+                   f"in {display_path(partial_dir(Path(out)))}. Run the same command with "
+                   "--resume to continue.", err=True)
+        raise SystemExit(130) from None
+    resumed = f", {summary.resumed_batches} batches reused" if summary.resumed_batches else ""
+    click.echo(f"wrote {display_path(summary.out)} {summary.shape}{resumed}; row order in "
+               f"{display_path(sidecar(summary.out, 'files'))}")
+    if summary.skipped:
+        kinds: dict[str, int] = {}
+        for _, why in summary.skipped:
+            kind = why.split(":")[0].split(" (")[0]
+            kinds[kind] = kinds.get(kind, 0) + 1
+        detail = "; ".join(f"{n} {k}" for k, n in sorted(kinds.items(), key=lambda kv: -kv[1]))
+        click.echo(f"warning: skipped {len(summary.skipped)} of {summary.n_files} files "
+                   f"({detail}); reasons in {display_path(sidecar(summary.out, 'skipped'))}",
+                   err=True)
+        if strict:
+            raise SystemExit(1)

@@ -194,13 +194,13 @@ def _read_labels(path: str) -> np.ndarray:
 
 
 def _folder_labels(feats: str) -> np.ndarray:
-    from drlkit.files import sidecar
+    from drlkit.files import read_files_list, sidecar
 
     files = sidecar(Path(feats), "files")
     if not files.is_file():
         raise click.ClickException(f"{files}: not found (written by `drlkit encode` beside its "
                                    "--out); pass --labels instead")
-    return np.array([Path(line).parent.name for line in files.read_text().splitlines() if line])
+    return np.array([p.parent.name for p in read_files_list(feats)])
 
 
 @cli.command()
