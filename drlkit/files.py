@@ -14,10 +14,13 @@ exactly what an uninterrupted one would and the outputs are identical.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
+import signal
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -263,8 +266,8 @@ def encode_to_file(model: DRLModel, paths: Sequence[Path], out: str | os.PathLik
     reused = len(done)
     n_done = sum(min(batch_size, len(paths) - s) for s in done)
     pin = model.device.type == "cuda"
-    with tqdm(total=len(paths), initial=n_done, desc="encode", unit="img",
-              disable=not progress) as bar:
+    with _stop_on_sigint() as stop, tqdm(total=len(paths), initial=n_done, desc="encode",
+                                         unit="img", disable=not progress) as bar:
         for start, idx, images, bad in _batches(paths, starts, batch_size, model.config.channels,
                                                 model.config.image_size, workers, pin):
             shape = (0, model.config.latent_dim) if single else (0, len(ts), model.config.latent_dim)
@@ -281,9 +284,26 @@ def encode_to_file(model: DRLModel, paths: Sequence[Path], out: str | os.PathLik
             bar.update(n)
             if on_batch is not None:
                 on_batch(n_done)
+            if stop:  # Ctrl-C: stop between batches, with every finished batch on disk
+                raise KeyboardInterrupt
     summary = _assemble(out, partial, paths, done, ts, single, model.config.latent_dim)
     summary.resumed_batches = reused
     return summary
+
+
+@contextlib.contextmanager
+def _stop_on_sigint():
+    """Turn SIGINT into a flag checked between batches (in the main thread), so an interrupt
+    never lands inside a DataLoader or a file write; the old handler comes back afterwards."""
+    stop: list[bool] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+    old = signal.signal(signal.SIGINT, lambda *_: stop.append(True))
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, old)
 
 
 def _assemble(out: Path, partial: Path, paths: Sequence[Path], done: dict[int, dict],

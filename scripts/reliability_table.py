@@ -99,8 +99,9 @@ def interruption_table(tmp: Path) -> str:
     for name, sig in (("SIGINT (Ctrl-C)", signal.SIGINT), ("SIGKILL", signal.SIGKILL)):
         out = tmp / f"{sig}.npy"
         killed = _killed_run([*common, "--out", str(out)], sig, after=256)
+        said = killed.stderr.strip().splitlines()
         status = f"exit status {killed.returncode}" + (
-            ", message: " + killed.stderr.strip().splitlines()[-1] if sig == signal.SIGINT else "")
+            f", message: {said[-1]}" if sig == signal.SIGINT and said else "")
         exists = "exists (wrong!)" if out.exists() else "absent"
         resumed = CliRunner().invoke(cli, ["encode", *common, "--out", str(out), "--resume"])
         same = out.read_bytes() == ref.read_bytes()
