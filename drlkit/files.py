@@ -122,6 +122,10 @@ def _batches(paths: Sequence[Path], starts: Sequence[int], batch_size: int, chan
 
 
 def _embed(model: DRLModel, images, ts: list[float], single: bool, batch_size: int) -> np.ndarray:
+    """Codes of a decoded batch; an empty (0, [T,] D) array when every file was skipped."""
+    if images is None:
+        d = model.config.latent_dim
+        return np.empty((0, d) if single else (0, len(ts), d), dtype=np.float32)
     return model.encode(images, t=ts[0] if single else ts, batch_size=batch_size)
 
 
@@ -143,13 +147,11 @@ def encode_files(model: DRLModel, paths: Sequence[Path], t=None, batch_size: int
     with tqdm(total=len(paths), desc="encode", unit="img", disable=not progress) as bar:
         for start, idx, images, bad in _batches(paths, starts, batch_size, model.config.channels,
                                                 model.config.image_size, workers, False):
-            if images is not None:
-                feats.append(_embed(model, images, ts, single, batch_size))
-                kept.extend(paths[i] for i in idx)
+            feats.append(_embed(model, images, ts, single, batch_size))
+            kept.extend(paths[i] for i in idx)
             skipped.extend((paths[i], why) for i, why in bad)
             bar.update(min(batch_size, len(paths) - start))
-    shape = (0, model.config.latent_dim) if single else (0, len(ts), model.config.latent_dim)
-    out = np.concatenate(feats) if feats else np.empty(shape, dtype=np.float32)
+    out = np.concatenate(feats) if feats else _embed(model, None, ts, single, batch_size)
     return EncodeResult(out, kept, skipped)
 
 
@@ -177,11 +179,10 @@ def _atomic_write(path: Path, write: Callable) -> None:
 
 
 def _model_digest(model: DRLModel) -> str:
-    h = hashlib.sha256(json.dumps(model.config.to_dict(), sort_keys=True).encode())
-    for name, tensor in sorted(model.encoder.state_dict().items()):
-        h.update(name.encode())
-        h.update(tensor.detach().float().cpu().numpy().tobytes())
-    return h.hexdigest()
+    from drlkit.checkpoint import tensors_digest
+
+    config = json.dumps(model.config.to_dict(), sort_keys=True).encode()
+    return hashlib.sha256(config + tensors_digest(model.encoder.state_dict()).encode()).hexdigest()
 
 
 def _manifest(model: DRLModel, paths: Sequence[Path], ts: list[float], single: bool,
@@ -270,9 +271,7 @@ def encode_to_file(model: DRLModel, paths: Sequence[Path], out: str | os.PathLik
                                          unit="img", disable=not progress) as bar:
         for start, idx, images, bad in _batches(paths, starts, batch_size, model.config.channels,
                                                 model.config.image_size, workers, pin):
-            shape = (0, model.config.latent_dim) if single else (0, len(ts), model.config.latent_dim)
-            feats = (_embed(model, images, ts, single, batch_size) if images is not None
-                     else np.empty(shape, dtype=np.float32))
+            feats = _embed(model, images, ts, single, batch_size)
             name = f"batch-{start:010d}"
             _atomic_write(partial / f"{name}.npy", lambda f, a=feats: np.save(f, a))
             record = {"start": start, "kept": idx, "skipped": bad}
@@ -323,16 +322,21 @@ def _assemble(out: Path, partial: Path, paths: Sequence[Path], done: dict[int, d
         del arr
         kept = [paths[i] for s in order for i in done[s]["kept"]]
         skipped = [(paths[i], why) for s in order for i, why in done[s]["skipped"]]
-        files = b"".join(os.fsencode(p) + b"\n" for p in kept)
-        skips = b"".join(os.fsencode(p) + b"\t" + why.encode("utf-8", "replace") + b"\n"
-                         for p, why in skipped)
-        _atomic_write(sidecar(out, "files"), lambda f: f.write(files))
-        _atomic_write(sidecar(out, "skipped"), lambda f: f.write(skips))
+        _write_sidecars(out, kept, skipped)
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
     shutil.rmtree(partial, ignore_errors=True)
     return EncodeSummary(out, shape, len(paths), skipped, 0)
+
+
+def _write_sidecars(out: Path, files: Sequence[Path], skipped: Sequence[tuple[Path, str]]) -> None:
+    """<out>.files.txt (a path per row) and <out>.skipped.txt (path TAB reason), byte-exact names."""
+    rows = b"".join(os.fsencode(p) + b"\n" for p in files)
+    skips = b"".join(os.fsencode(p) + b"\t" + why.encode("utf-8", "replace") + b"\n"
+                     for p, why in skipped)
+    _atomic_write(sidecar(out, "files"), lambda f: f.write(rows))
+    _atomic_write(sidecar(out, "skipped"), lambda f: f.write(skips))
 
 
 def read_files_list(out: str | os.PathLike) -> list[Path]:
@@ -346,10 +350,6 @@ def write_result(result: EncodeResult, out: str | os.PathLike) -> Path:
     presence means the whole result is complete."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    files = b"".join(os.fsencode(p) + b"\n" for p in result.files)
-    skipped = b"".join(os.fsencode(p) + b"\t" + why.encode("utf-8", "replace") + b"\n"
-                       for p, why in result.skipped)
-    _atomic_write(sidecar(out, "files"), lambda f: f.write(files))
-    _atomic_write(sidecar(out, "skipped"), lambda f: f.write(skipped))
+    _write_sidecars(out, result.files, result.skipped)
     _atomic_write(out, lambda f: np.save(f, result.features))
     return out

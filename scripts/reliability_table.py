@@ -10,12 +10,9 @@ the folder is encoded with the shipped default model.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import pickle
 import signal
-import struct
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -27,7 +24,7 @@ from click.testing import CliRunner
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
-from hostile import make_hostile_folder  # noqa: E402
+from hostile import make_hostile_folder, rewrite_metadata, run_encode_killed  # noqa: E402
 
 import drlkit  # noqa: E402
 from drlkit import registry  # noqa: E402
@@ -70,20 +67,6 @@ def folder_table(tmp: Path) -> tuple[str, int, int]:
     return "\n".join(lines) + "\n\n" + summary, len(cases), len(reasons)
 
 
-def _killed_run(args: list[str], sig: int, after: int) -> subprocess.CompletedProcess:
-    code = ("import os, sys, drlkit.files as f\n"
-            "orig = f.encode_to_file\n"
-            "def patched(*a, **k):\n"
-            f"    k['on_batch'] = lambda n: os.kill(os.getpid(), {sig}) if n >= {after} else None\n"
-            "    return orig(*a, **k)\n"
-            "f.encode_to_file = patched\n"
-            "from drlkit.cli import main\n"
-            "sys.argv = ['drlkit', 'encode', *sys.argv[1:]]\n"
-            "main()\n")
-    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
-                          cwd=REPO, timeout=600)
-
-
 def interruption_table(tmp: Path) -> str:
     from PIL import Image
 
@@ -98,7 +81,7 @@ def interruption_table(tmp: Path) -> str:
     lines = ["| interruption | after | `--out` afterwards | `--resume` result |", "|---|---|---|---|"]
     for name, sig in (("SIGINT (Ctrl-C)", signal.SIGINT), ("SIGKILL", signal.SIGKILL)):
         out = tmp / f"{sig}.npy"
-        killed = _killed_run([*common, "--out", str(out)], sig, after=256)
+        killed = run_encode_killed([*common, "--out", str(out)], sig, 256, REPO)
         said = killed.stderr.strip().splitlines()
         status = f"exit status {killed.returncode}" + (
             f", message: {said[-1]}" if sig == signal.SIGINT and said else "")
@@ -117,16 +100,6 @@ def _message(fn) -> str:
     except (CheckpointError, ValueError) as e:
         return f"`{type(e).__name__}`: {_cell(str(e))}"
     return "**no error (unexpected)**"
-
-
-def _rewrite_metadata(src: Path, dst: Path, **changes) -> None:
-    raw = src.read_bytes()
-    (n,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8 : 8 + n])
-    header["__metadata__"].update(changes)
-    new = json.dumps(header).encode()
-    new += b" " * ((8 - len(new) % 8) % 8)
-    dst.write_bytes(struct.pack("<Q", len(new)) + new + raw[8 + n :])
 
 
 def checkpoint_table(tmp: Path) -> str:
@@ -150,9 +123,9 @@ def checkpoint_table(tmp: Path) -> str:
     case("a pickle renamed to .safetensors", "evil.safetensors",
          pickle.dumps({"w": torch.zeros(2)}))
     case("empty file", "empty.safetensors", b"")
-    _rewrite_metadata(good, tmp / "future.safetensors", format_version=str(FORMAT_VERSION + 1))
+    rewrite_metadata(good, tmp / "future.safetensors", format_version=str(FORMAT_VERSION + 1))
     case(f"metadata of a future format version ({FORMAT_VERSION + 1})", "future.safetensors")
-    _rewrite_metadata(good, tmp / "other.safetensors", format="something-else")
+    rewrite_metadata(good, tmp / "other.safetensors", format="something-else")
     case("a safetensors file that is not a drlkit model", "other.safetensors")
     case("a path that does not exist", "missing.safetensors")
     copy_dir = tmp / "registry"

@@ -1,4 +1,4 @@
-"""A folder of hostile inputs for `drlkit encode` (issue: robustness), shared by the tests and by
+"""Hostile inputs for `drlkit encode` (issue: robustness), shared by the tests and by
 scripts/reliability_table.py, which writes docs/reliability.md from a real run over it.
 
 `make_hostile_folder(root)` writes the files and returns one `Case` per input: its file name (bytes,
@@ -9,8 +9,11 @@ the .skipped.txt sidecar).
 from __future__ import annotations
 
 import io
+import json
 import os
 import struct
+import subprocess
+import sys
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,3 +132,30 @@ def make_hostile_folder(root: Path, big: int = 6000) -> list[Case]:
     os.mkfifo(fifo)
     cases.append(Case(b"bad/fifo.png", "FIFO named .png", False))
     return cases
+
+
+def run_encode_killed(args: list[str], sig: int, after: int, cwd: Path,
+                      timeout: int = 600) -> subprocess.CompletedProcess:
+    """`drlkit encode ARGS` in a subprocess that sends itself `sig` once `after` images are done."""
+    code = ("import os, sys, drlkit.files as f\n"
+            "orig = f.encode_to_file\n"
+            "def patched(*a, **k):\n"
+            f"    k['on_batch'] = lambda n: os.kill(os.getpid(), {sig}) if n >= {after} else None\n"
+            "    return orig(*a, **k)\n"
+            "f.encode_to_file = patched\n"
+            "from drlkit.cli import main\n"
+            "sys.argv = ['drlkit', 'encode', *sys.argv[1:]]\n"
+            "main()\n")
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=timeout)
+
+
+def rewrite_metadata(src: Path, dst: Path, **changes: str) -> None:
+    """Copy the safetensors file `src` to `dst` with its `__metadata__` fields changed."""
+    raw = Path(src).read_bytes()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8 : 8 + n])
+    header["__metadata__"].update(changes)
+    new = json.dumps(header).encode()
+    new += b" " * ((8 - len(new) % 8) % 8)
+    Path(dst).write_bytes(struct.pack("<Q", len(new)) + new + raw[8 + n :])

@@ -2,12 +2,12 @@
 
 import json
 import pickle
-import struct
 
 import numpy as np
 import pytest
 import torch
 from conftest import tiny_model
+from hostile import rewrite_metadata
 from safetensors.torch import save_file
 
 import drlkit
@@ -109,13 +109,7 @@ def test_pickle_renamed_to_safetensors_is_not_unpickled(tmp_path):
 
 
 def _rewrite_metadata(path, **changes):
-    raw = path.read_bytes()
-    (n,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8 : 8 + n])
-    header["__metadata__"].update(changes)
-    new = json.dumps(header).encode()
-    new += b" " * ((8 - len(new) % 8) % 8)
-    path.write_bytes(struct.pack("<Q", len(new)) + new + raw[8 + n :])
+    rewrite_metadata(path, path, **changes)
 
 
 def test_newer_format_version(saved):

@@ -15,7 +15,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 from conftest import REPO, tiny_model
-from hostile import make_hostile_folder
+from hostile import make_hostile_folder, run_encode_killed
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
@@ -133,21 +133,6 @@ def _folder(tmp_path: Path, n: int = 40) -> Path:
     return folder
 
 
-def _run_killed(args: list[str], sig: int, after: int) -> subprocess.CompletedProcess:
-    """`drlkit encode ARGS` in a subprocess that sends itself `sig` once `after` images are done."""
-    code = ("import os, sys, drlkit.files as f\n"
-            "orig = f.encode_to_file\n"
-            "def patched(*a, **k):\n"
-            f"    k['on_batch'] = lambda n: os.kill(os.getpid(), {sig}) if n >= {after} else None\n"
-            "    return orig(*a, **k)\n"
-            "f.encode_to_file = patched\n"
-            "from drlkit.cli import main\n"
-            "sys.argv = ['drlkit', 'encode', *sys.argv[1:]]\n"
-            "main()\n")
-    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
-                          cwd=REPO, timeout=300)
-
-
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
 def test_interrupted_encode_leaves_no_output_and_resume_equals_an_uninterrupted_run(
         tmp_path, model_path, sig):
@@ -157,7 +142,7 @@ def test_interrupted_encode_leaves_no_output_and_resume_equals_an_uninterrupted_
     ref = tmp_path / "ref" / "feats.npy"
     assert _encode([*common, "--out", str(ref)]).exit_code == 0
     out = tmp_path / "run" / "feats.npy"
-    killed = _run_killed([*common, "--out", str(out)], sig, after=16)
+    killed = run_encode_killed([*common, "--out", str(out)], sig, 16, REPO, timeout=300)
     if sig == signal.SIGKILL:
         assert killed.returncode == -signal.SIGKILL
     else:
