@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from drlkit.distributed import World
 from drlkit.model import DRLModel, check_t
 from drlkit.preprocess import ImageReadError, display_path, is_image_path, load_image, to_model_input
 
@@ -100,13 +101,14 @@ def _worker_init(_: int) -> None:
     torch.set_num_threads(1)  # decoding is per image; the main process owns the cores for compute
 
 
-def default_workers() -> int:
-    """Decode workers: one fewer than the CPUs this process may use (at least 1), at most 8."""
+def default_workers(processes: int = 1) -> int:
+    """Decode workers per process: one fewer than this process's share of the CPUs (at least 1),
+    at most 8; `processes` encoders share the machine (torchrun)."""
     try:
         n = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         n = os.cpu_count() or 1
-    return max(1, min(8, n - 1))
+    return max(1, min(8, n // processes - 1))
 
 
 def _batches(paths: Sequence[Path], starts: Sequence[int], batch_size: int, channels: int,
@@ -228,8 +230,8 @@ def _done_batches(partial: Path, manifest: dict) -> dict[int, dict]:
 
 def encode_to_file(model: DRLModel, paths: Sequence[Path], out: str | os.PathLike, t=None,
                    batch_size: int = 256, workers: int | None = None, resume: bool = False,
-                   progress: bool = False, on_batch: Callable[[int], None] | None = None
-                   ) -> EncodeSummary:
+                   progress: bool = False, on_batch: Callable[[int], None] | None = None,
+                   world: World | None = None) -> EncodeSummary:
     """Embed `paths` into the .npy file `out` (with sidecars), streaming: decoding runs in
     `workers` processes (default: `default_workers()`; 0 decodes in this process) while the
     encoder runs, finished batches go to `partial_dir(out)`, and the final .npy is assembled
@@ -238,6 +240,11 @@ def encode_to_file(model: DRLModel, paths: Sequence[Path], out: str | os.PathLik
     With resume=True the finished batches of an interrupted run with the same files, model, t and
     batch size are reused; without it any old partial run is discarded. `on_batch(n_done)` is
     called after each batch (tests use it to interrupt at a chosen point).
+
+    Distributed (`world` of several ranks under torchrun, every rank calling this with the same
+    arguments): rank r encodes batches r, r + N, r + 2N, ... into the shared partial folder and
+    rank 0 assembles them, so the output is the one-process output; every rank returns the
+    summary once the output exists. A partial run resumes with any number of processes.
 
     Raises:
         ResumeError: the partial run was made with other files, model, t or batch size.
@@ -250,25 +257,31 @@ def encode_to_file(model: DRLModel, paths: Sequence[Path], out: str | os.PathLik
     ts, single = check_t(model.recommended_t if t is None else t)
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    workers = default_workers() if workers is None else workers
-    out.parent.mkdir(parents=True, exist_ok=True)
+    world = world or World()
+    workers = default_workers(world.local_size) if workers is None else workers
     partial = partial_dir(out)
     manifest = _manifest(model, paths, ts, single, batch_size)
-    if partial.exists() and not resume:
-        shutil.rmtree(partial)
-    if resume and (partial / "manifest.json").is_file():
-        done = _done_batches(partial, manifest)
-    else:
-        partial.mkdir(parents=True, exist_ok=True)
-        payload = json.dumps(manifest, indent=1).encode()
-        _atomic_write(partial / "manifest.json", lambda f: f.write(payload))
-        done = {}
-    starts = [s for s in range(0, len(paths), batch_size) if s not in done]
+    resuming = resume and (partial / "manifest.json").is_file()
+    if world.is_main:  # one rank prepares the shared partial folder, the others wait for it
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if partial.exists() and not resuming:
+            shutil.rmtree(partial)
+        if not resuming:
+            partial.mkdir(parents=True, exist_ok=True)
+            payload = json.dumps(manifest, indent=1).encode()
+            _atomic_write(partial / "manifest.json", lambda f: f.write(payload))
+    world.barrier()
+    done = _done_batches(partial, manifest) if resuming else {}
     reused = len(done)
-    n_done = sum(min(batch_size, len(paths) - s) for s in done)
+    starts = [s for s in range(0, len(paths), batch_size)
+              if s not in done and (s // batch_size) % world.size == world.rank]
+    mine = sum(min(batch_size, len(paths) - s) for s in starts)  # this rank's images to do
+    n_done = sum(min(batch_size, len(paths) - s) for s in done)  # images done, by all runs
     pin = model.device.type == "cuda"
-    with _stop_on_sigint() as stop, tqdm(total=len(paths), initial=n_done, desc="encode",
-                                         unit="img", disable=not progress) as bar:
+    # one process: the whole list, resumed batches included; several: rank 0's own share
+    total, initial = (mine, 0) if world.distributed else (len(paths), n_done)
+    with _stop_on_sigint() as stop, tqdm(total=total, initial=initial, desc="encode", unit="img",
+                                         disable=not (progress and world.is_main)) as bar:
         for start, idx, images, bad in _batches(paths, starts, batch_size, model.config.channels,
                                                 model.config.image_size, workers, pin):
             feats = _embed(model, images, ts, single, batch_size)
@@ -285,9 +298,14 @@ def encode_to_file(model: DRLModel, paths: Sequence[Path], out: str | os.PathLik
                 on_batch(n_done)
             if stop:  # Ctrl-C: stop between batches, with every finished batch on disk
                 raise KeyboardInterrupt
-    summary = _assemble(out, partial, paths, done, ts, single, model.config.latent_dim)
-    summary.resumed_batches = reused
-    return summary
+    if world.distributed:  # collect every rank's batches from the shared folder
+        world.barrier()
+        done = _done_batches(partial, manifest)
+        world.barrier()  # all have read the folder before rank 0 removes it
+    if world.is_main:
+        _assemble(out, partial, paths, done, ts, single, model.config.latent_dim)
+    world.barrier()
+    return _summary(out, paths, done, ts, single, model.config.latent_dim, reused)
 
 
 @contextlib.contextmanager
@@ -305,14 +323,21 @@ def _stop_on_sigint():
         signal.signal(signal.SIGINT, old)
 
 
-def _assemble(out: Path, partial: Path, paths: Sequence[Path], done: dict[int, dict],
-              ts: list[float], single: bool, dim: int) -> EncodeSummary:
-    order = sorted(done)
-    rows = sum(len(done[s]["kept"]) for s in order)
+def _summary(out: Path, paths: Sequence[Path], done: dict[int, dict], ts: list[float],
+             single: bool, dim: int, reused: int = 0) -> EncodeSummary:
+    rows = sum(len(r["kept"]) for r in done.values())
+    skipped = [(paths[i], why) for s in sorted(done) for i, why in done[s]["skipped"]]
     shape = (rows, dim) if single else (rows, len(ts), dim)
+    return EncodeSummary(out, shape, len(paths), skipped, reused)
+
+
+def _assemble(out: Path, partial: Path, paths: Sequence[Path], done: dict[int, dict],
+              ts: list[float], single: bool, dim: int) -> None:
+    order = sorted(done)
+    summary = _summary(out, paths, done, ts, single, dim)
     tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
     try:
-        arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=shape)
+        arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=summary.shape)
         row = 0
         for s in order:
             part = np.load(partial / f"batch-{s:010d}.npy", mmap_mode="r")
@@ -321,13 +346,11 @@ def _assemble(out: Path, partial: Path, paths: Sequence[Path], done: dict[int, d
         arr.flush()
         del arr
         kept = [paths[i] for s in order for i in done[s]["kept"]]
-        skipped = [(paths[i], why) for s in order for i, why in done[s]["skipped"]]
-        _write_sidecars(out, kept, skipped)
+        _write_sidecars(out, kept, summary.skipped)
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
     shutil.rmtree(partial, ignore_errors=True)
-    return EncodeSummary(out, shape, len(paths), skipped, 0)
 
 
 def _write_sidecars(out: Path, files: Sequence[Path], skipped: Sequence[tuple[Path, str]]) -> None:

@@ -26,6 +26,7 @@ from drlkit.config import ModelConfig, preset, upgrade_config
 from drlkit.data import ImageDataset, load_dataset
 from drlkit.diagnostics import ProbeSet, quick_probe, z_usage
 from drlkit.diffusion import parse_t_sampler
+from drlkit.distributed import World, all_gather_bytes, all_mean, default_device, process_group
 from drlkit.loss import DRLLoss
 from drlkit.model import DRLModel
 
@@ -136,6 +137,23 @@ class Batches:
         return np.asarray(out)
 
 
+def rank_seed(seed: int, rank: int) -> int:
+    """The noise generator's seed on each rank (rank 0 keeps `seed`: one process is unchanged)."""
+    return seed if rank == 0 else seed * 1_000_003 + 7919 * rank
+
+
+class Objective(torch.nn.Module):
+    """The training loss as a module, forward(x0, generator) -> (loss, stats), so that
+    DistributedDataParallel can wrap it and average the gradients of every network it uses."""
+
+    def __init__(self, model: DRLModel, loss_fn) -> None:
+        super().__init__()
+        self.model, self.loss_fn = model, loss_fn
+
+    def forward(self, x0: torch.Tensor, generator: torch.Generator):
+        return self.loss_fn(self.model, x0, generator)
+
+
 def to_tensor(images: np.ndarray) -> torch.Tensor:
     """uint8 (B, H, W, C) -> float (B, C, H, W) in [-1, 1] (the training value range)."""
     return torch.from_numpy(images).permute(0, 3, 1, 2).float().div(127.5).sub(1)
@@ -143,10 +161,15 @@ def to_tensor(images: np.ndarray) -> torch.Tensor:
 
 class Trainer:
     def __init__(self, model_config: ModelConfig, train_config: TrainConfig, out: str | Path,
-                 dataset: ImageDataset, device: str | torch.device = "cpu") -> None:
+                 dataset: ImageDataset, device: str | torch.device = "cpu",
+                 world: World | None = None) -> None:
         parse_t_sampler(train_config.t_sampler)
         self.mc, self.tc, self.out = model_config, train_config, Path(out)
         self.data, self.device = dataset, torch.device(device)
+        self.world = world = world or World()
+        if train_config.batch_size % world.size:
+            raise ValueError(f"--batch-size {train_config.batch_size} (the global batch) must be "
+                             f"divisible by the number of processes, {world.size}")
         torch.manual_seed(train_config.seed)
         self.model = DRLModel(model_config).to(self.device)
         self.ema = copy.deepcopy(self.model).requires_grad_(False)
@@ -156,7 +179,13 @@ class Trainer:
             raise ValueError(f"--method {train_config.method} trains objective "
                              f"{OBJECTIVE[train_config.method]!r}, but the model config says "
                              f"{model_config.objective!r}")
-        self.gen = torch.Generator().manual_seed(train_config.seed)
+        self.gen = torch.Generator().manual_seed(rank_seed(train_config.seed, world.rank))
+        self.objective: torch.nn.Module = Objective(self.model, self.loss_fn)
+        if world.distributed:  # broadcasts rank 0's weights, then averages gradients every step
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.objective = DistributedDataParallel(self.objective, device_ids=ids)
         self.batches = Batches(len(dataset), train_config.batch_size, train_config.seed)
         self.amp_dtype = resolve_precision(train_config.precision, self.device)
         self.step, self.elapsed = 0, 0.0
@@ -164,13 +193,19 @@ class Trainer:
 
     # --- state -----------------------------------------------------------------------------
     def save_state(self) -> None:
+        """Rank 0 writes out/state.safetensors atomically (with every rank's noise generator)."""
+        generators = all_gather_bytes(self.gen.get_state(), self.world)
+        if not self.world.is_main:
+            return
         tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
         tensors.update({f"ema.{k}": v for k, v in self.ema.state_dict().items()})
         opt = self.opt.state_dict()
         for i, st in opt["state"].items():
             tensors.update({f"optim.{i}.{k}": torch.as_tensor(v) for k, v in st.items()})
-        tensors["rng.generator"] = self.gen.get_state()
+        tensors["rng.generator"] = generators[0]
+        tensors.update({f"rng.generator.{r}": g for r, g in enumerate(generators) if r})
         meta = {"format": "drlkit-train-state", "step": str(self.step), "elapsed": repr(self.elapsed),
+                "world_size": str(self.world.size),
                 "param_groups": json.dumps(opt["param_groups"]),
                 "model_config": json.dumps(self.mc.to_dict()),
                 "train_config": json.dumps(dataclasses.asdict(self.tc))}
@@ -185,6 +220,10 @@ class Trainer:
             raise ValueError(f"{path}: not a drlkit training state")
         if upgrade_config(json.loads(meta["model_config"])) != self.mc.to_dict():
             raise ValueError(f"{path}: saved with a different model config; use a new --out")
+        saved_world = int(meta.get("world_size", "1"))
+        if saved_world != self.world.size:
+            raise ValueError(f"{path}: saved by a run of {saved_world} process(es); resume it with "
+                             f"the same number (this run has {self.world.size})")
         saved_tc = TrainConfig.from_dict(json.loads(meta["train_config"]))
         schedule_only = {k: getattr(self.tc, k) for k in RESUMABLE_CHANGES}
         if dataclasses.replace(saved_tc, **schedule_only) != self.tc:
@@ -199,9 +238,11 @@ class Trainer:
                 _, i, name = k.split(".", 2)
                 state.setdefault(int(i), {})[name] = v
         self.opt.load_state_dict({"state": state, "param_groups": json.loads(meta["param_groups"])})
-        self.gen.set_state(t["rng.generator"])
+        rank = self.world.rank
+        self.gen.set_state(t["rng.generator" if rank == 0 else f"rng.generator.{rank}"])
         self.step, self.elapsed = int(meta["step"]), float(meta["elapsed"])
-        self._truncate_log()
+        if self.world.is_main:
+            self._truncate_log()
 
     def _truncate_log(self) -> None:
         """Drop log records written after the saved step: the resumed run writes them again."""
@@ -220,7 +261,9 @@ class Trainer:
         return self.tc.lr * min(1.0, (self.step + 1) / max(1, self.tc.warmup_steps))
 
     def train_step(self) -> dict[str, float]:
-        idx = self.batches.indices(self.step)
+        # every rank draws the same global batch and takes its slice (a step-indexed
+        # DistributedSampler); the gradient averaged over ranks is the global batch's
+        idx = self.batches.indices(self.step)[self.world.rank :: self.world.size]
         x0 = to_tensor(self.data.images[idx])
         if self.tc.hflip:
             flip = torch.rand(x0.shape[0], generator=self.gen) < 0.5
@@ -230,7 +273,7 @@ class Trainer:
             group["lr"] = self._lr()
         with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
                             enabled=self.amp_dtype is not None):
-            loss, stats = self.loss_fn(self.model, x0, self.gen)
+            loss, stats = self.objective(x0, self.gen)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.tc.grad_clip)
@@ -252,17 +295,23 @@ class Trainer:
         return out
 
     def _log(self, record: dict[str, Any]) -> None:
+        if not self.world.is_main:
+            return
         with open(self.out / LOG_FILE, "a") as f:
             f.write(json.dumps(record) + "\n")
 
     def fit(self, progress: bool = True) -> Path:
         from tqdm.auto import tqdm
 
-        self.out.mkdir(parents=True, exist_ok=True)
-        if self.step == 0 and self.tc.diagnostics_every:
+        main = self.world.is_main
+        if main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            if self.step == 0:  # a fresh run: a log left by a run that never checkpointed goes
+                (self.out / LOG_FILE).unlink(missing_ok=True)
+        if self.step == 0 and self.tc.diagnostics_every and main:
             self._log({"event": "random_init", **self.diagnostics()})
         bar = tqdm(total=self.tc.steps, initial=self.step, desc="train", unit="step",
-                   disable=not progress, dynamic_ncols=True)
+                   disable=not (progress and main), dynamic_ncols=True)
         t_last, n_last = time.perf_counter(), 0
         while self.step < self.tc.steps:
             t0 = time.perf_counter()
@@ -271,18 +320,22 @@ class Trainer:
             n_last += 1
             bar.update(1)
             if self.step % 25 == 0 or self.step == self.tc.steps:
+                stats = dict(zip(stats, all_mean(list(stats.values()), self.world), strict=True))
                 img_s = n_last * self.tc.batch_size / max(1e-9, time.perf_counter() - t_last)
                 t_last, n_last = time.perf_counter(), 0
                 bar.set_postfix(loss=f"{stats['loss']:.4g}", img_s=f"{img_s:.0f}")
                 self._log({"step": self.step, **stats, "img_s": round(img_s, 1)})
-            if self.tc.diagnostics_every and self.step % self.tc.diagnostics_every == 0:
+            if main and self.tc.diagnostics_every and self.step % self.tc.diagnostics_every == 0:
                 record = self.diagnostics()
-                self._log(record)
-                bar.write(format_diagnostics(record))
+                if len(record) > 1:  # nothing to measure: no score net and no labels
+                    self._log(record)
+                    bar.write(format_diagnostics(record))
             if self.step % self.tc.checkpoint_every == 0 or self.step == self.tc.steps:
                 self.save_state()
         bar.close()
-        return self.export()
+        path = self.export() if main else self.out / MODEL_FILE
+        self.world.barrier()  # every rank returns once the export exists
+        return path
 
     def export(self, path: Path | None = None) -> Path:
         """Write the EMA weights and full metadata to out/model.safetensors."""
@@ -300,7 +353,8 @@ class Trainer:
                        "wall_time_s": round(self.elapsed, 1),
                        "wall_time_note": "seconds in training steps; diagnostics and checkpoint "
                                          "writes excluded",
-                       "hardware": hardware(),
+                       "hardware": hardware() + (f"; {self.world.size} processes (DDP)"
+                                                 if self.world.distributed else ""),
                        "precision": str(self.amp_dtype or "float32").replace("torch.", "")},
             "recommended_t": 0.5,
             "metrics": {},
@@ -326,6 +380,8 @@ def train(model_config: ModelConfig | None = None, train_config: TrainConfig | N
     """Train a DRL model and export it; returns the path of the exported safetensors file.
 
     With resume=True, continues from out/state.safetensors bitwise-exactly (same CPU, same seed).
+    Started by `torchrun --nproc-per-node N`, the N processes train one model with
+    DistributedDataParallel (see drlkit.distributed); `batch_size` is then the global batch.
     """
     tc = train_config or TrainConfig()
     # image_size / channels only shape image-folder datasets; named datasets fix their own.
@@ -341,13 +397,14 @@ def train(model_config: ModelConfig | None = None, train_config: TrainConfig | N
                                                 "probabilistic": tc.method in ("vdrl", "vae"),
                                                 "objective": OBJECTIVE[tc.method],
                                                 **model_overrides})
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    trainer = Trainer(mc, tc, out, dataset, device)
     state = Path(out) / STATE_FILE
-    if resume:
-        if not state.exists():
-            raise FileNotFoundError(f"--resume: no training state at {state}")
-        trainer.load_state()
-    elif state.exists():
+    if resume and not state.exists():
+        raise FileNotFoundError(f"--resume: no training state at {state}")
+    if not resume and state.exists():
         raise FileExistsError(f"{state} exists: pass --resume to continue it, or use a new --out")
-    return trainer.fit(progress=progress)
+    # under torchrun: join the process group (DDP); otherwise one process as usual
+    with process_group(device) as world:
+        trainer = Trainer(mc, tc, out, dataset, default_device(world, device), world)
+        if resume:
+            trainer.load_state()
+        return trainer.fit(progress=progress)

@@ -125,8 +125,13 @@ def train(dataset, method, t_conditioned, t_sampler, latent_dim, preset_name, sd
           steps, batch_size, lr, l1_weight, kl_weight, precision, hflip, cifar_copy, image_size,
           channels, seed, checkpoint_every, diagnostics_every, data_root, device, out, resume,
           quiet) -> None:
-    """Train a DRL model (or a baseline) and export out/model.safetensors (EMA weights, metadata)."""
+    """Train a DRL model (or a baseline) and export out/model.safetensors (EMA weights, metadata).
+
+    On several processes: `torchrun --nproc-per-node N -m drlkit train ...` (DDP; --batch-size is
+    the global batch; rank 0 logs, checkpoints and exports; resume with the same N).
+    """
     from drlkit.diffusion import parse_t_sampler
+    from drlkit.distributed import world_from_env
     from drlkit.train import TrainConfig
     from drlkit.train import train as run_training
 
@@ -154,7 +159,8 @@ def train(dataset, method, t_conditioned, t_sampler, latent_dim, preset_name, sd
                             channels=int(channels))
     except (DataError, FileExistsError, FileNotFoundError, ValueError) as e:
         raise click.ClickException(str(e)) from None
-    click.echo(f"exported {path}")
+    if world_from_env().is_main:
+        click.echo(f"exported {path}")
 
 
 @cli.command()
@@ -184,7 +190,11 @@ def encode(path, model_name, t_value, out, batch_size, workers, resume, strict, 
     Files that cannot be used (not images, truncated, empty, decompression bombs, ...) are
     skipped and listed with the reason in <out>.skipped.txt. Finished batches are kept in
     <out>.partial/ until the end, so an interrupted run continues with --resume.
+
+    On several processes: `torchrun --nproc-per-node N -m drlkit encode ...`; each encodes its
+    share of the batches and the output is the same as from one process.
     """
+    from drlkit.distributed import default_device, process_group
     from drlkit.files import ResumeError, collect, encode_to_file, partial_dir, sidecar
     from drlkit.preprocess import display_path
     from drlkit.registry import DEFAULT_MODEL
@@ -193,10 +203,11 @@ def encode(path, model_name, t_value, out, batch_size, workers, resume, strict, 
     paths = collect(path)
     if not paths:
         raise click.ClickException(f"{path}: no image files found")
-    model = _load(model_name or DEFAULT_MODEL, device)
     try:
-        summary = encode_to_file(model, paths, out, ts, batch_size, workers, resume,
-                                 progress=not quiet)
+        with process_group(device) as world:
+            model = _load(model_name or DEFAULT_MODEL, default_device(world, device))
+            summary = encode_to_file(model, paths, out, ts, batch_size, workers, resume,
+                                     progress=not quiet, world=world)
     except (ResumeError, ValueError) as e:
         raise click.ClickException(str(e)) from None
     except KeyboardInterrupt:
@@ -204,6 +215,8 @@ def encode(path, model_name, t_value, out, batch_size, workers, resume, strict, 
                    f"in {display_path(partial_dir(Path(out)))}. Run the same command with "
                    "--resume to continue.", err=True)
         raise SystemExit(130) from None
+    if not world.is_main:
+        return
     resumed = f", {summary.resumed_batches} batches reused" if summary.resumed_batches else ""
     click.echo(f"wrote {display_path(summary.out)} {summary.shape}{resumed}; row order in "
                f"{display_path(sidecar(summary.out, 'files'))}")
