@@ -50,6 +50,7 @@ def run_study(out_dir: str | os.PathLike, runs_dir: str | os.PathLike | None = N
     Returns the results table, also written to out_dir/level_of_detail.json."""
     from drlkit.checkpoint import load_model
     from drlkit.data import load_dataset, stratified_subset
+    from drlkit.diffusion import parse_t_sampler
     from drlkit.grids import save_grid
     from drlkit.sampling import latent_grid
     from drlkit.train import STATE_FILE, TrainConfig, train
@@ -73,12 +74,19 @@ def run_study(out_dir: str | os.PathLike, runs_dir: str | os.PathLike | None = N
         z_train, z_test = model.encode(train_ds.images), model.encode(test_ds.images)
         row = code_report(z_train, train_ds.labels, z_test, test_ds.labels, test_ds.images, seed)
         lo, hi = np.percentile(z_test, [2, 98])
+        # a score net trained only up to t = b < 1 cannot start from pure noise: decode the grid
+        # from the first test image noised to t = b instead (what the code changes in it)
+        t_top = parse_t_sampler(sampler)[2]
+        start = {} if t_top >= 1 else {"x_start": test_ds.images[:1], "t_start": t_top}
         grid, _ = latent_grid(model, n=grid_n, lo=float(lo), hi=float(hi), steps=grid_steps,
-                              seed=seed)
+                              seed=seed, **start)
         picture = out / f"grid_{name}.png"
         save_grid([list(r) for r in grid], picture, scale=1)
         budget = model.card["budget"]
         rows[sampler] = {**row, "grid": picture.name, "z_range": [float(lo), float(hi)],
+                         "grid_start": ("pure noise at t = 1" if not start else
+                                        f"test image 0 (a {test_ds.labels[0]}) noised to "
+                                        f"t = {t_top}"),
                          "steps": budget["steps"], "wall_time_s": budget["wall_time_s"]}
     result = {"train": train_ds.source, "test": test_ds.source, "preset": preset_name,
               "steps": steps, "rows": rows}

@@ -188,6 +188,8 @@ def test_level_of_detail_study_end_to_end_on_the_tiny_preset(tmp_path, data_root
         assert 0 <= row["linear_probe"] <= 1 and -1 <= row["silhouette"] <= 1
         assert len(row["ink_r"]) == 2 and (tmp_path / row["grid"]).read_bytes()[:8] == PNG
     assert "| `uniform-sigma` |" in r.output
+    assert result["rows"]["uniform-t"]["grid_start"] == "pure noise at t = 1"
+    assert result["rows"]["range:0,0.3"]["grid_start"].endswith("noised to t = 0.3")
     # a second call finds the runs done and only measures again
     again = CliRunner().invoke(cli, ["level-of-detail", "--out-dir", str(tmp_path), "--runs",
                                      str(tmp_path / "runs"), "--steps", "2",
@@ -203,3 +205,19 @@ def test_level_of_detail_study_end_to_end_on_the_tiny_preset(tmp_path, data_root
     rep = code_report(z, y, z, y, imgs)
     assert rep["linear_probe"] > 0.9 and rep["silhouette"] > 0.5
     assert rep["ink_r"][1] == pytest.approx(1.0) and rep["max_abs_ink_r"] == pytest.approx(1.0)
+
+
+def test_sampling_can_start_from_a_noised_image():
+    """SDEdit start: from an image noised to t_start, deterministic (ODE), and the image matters."""
+    model = tiny_model(seed=0)
+    z = np.zeros((2, model.config.latent_dim), np.float32)
+    image = np.full((16, 16), 255, np.uint8)
+    a = sample(model, z, steps=3, sampler="ode", x_start=image, t_start=0.3)
+    b = sample(model, z, steps=3, sampler="ode", x_start=image, t_start=0.3)
+    other = sample(model, z, steps=3, sampler="ode", x_start=np.zeros_like(image), t_start=0.3)
+    assert a.shape == (2, 1, 16, 16) and np.isfinite(a).all()
+    assert np.array_equal(a, b) and not np.allclose(a, other)
+    with pytest.raises(ValueError, match="go together"):
+        sample(model, z, steps=3, t_start=0.3)
+    with pytest.raises(ValueError, match="expected 1 or 2 images"):
+        sample(model, z, steps=3, x_start=np.zeros((3, 16, 16), np.uint8), t_start=0.3)
