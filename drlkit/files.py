@@ -123,19 +123,22 @@ def _batches(paths: Sequence[Path], starts: Sequence[int], batch_size: int, chan
         yield start, kept, images, bad
 
 
-def _embed(model: DRLModel, images, ts: list[float], single: bool, batch_size: int) -> np.ndarray:
+def _embed(model: DRLModel, images, ts: list[float], single: bool, batch_size: int,
+           precision: str = "fp32") -> np.ndarray:
     """Codes of a decoded batch; an empty (0, [T,] D) array when every file was skipped."""
     if images is None:
         d = model.config.latent_dim
         return np.empty((0, d) if single else (0, len(ts), d), dtype=np.float32)
-    return model.encode(images, t=ts[0] if single else ts, batch_size=batch_size)
+    return model.encode(images, t=ts[0] if single else ts, batch_size=batch_size,
+                        precision=precision)
 
 
 # --------------------------------------------------------------------------- in memory
 
 
 def encode_files(model: DRLModel, paths: Sequence[Path], t=None, batch_size: int = 256,
-                 workers: int | None = 0, progress: bool = False) -> EncodeResult:
+                 workers: int | None = 0, progress: bool = False, precision: str = "fp32"
+                 ) -> EncodeResult:
     """Decode and embed `paths` in batches, in memory; unreadable files are skipped and reported.
 
     For many files prefer `encode_to_file`, which streams to disk and can resume.
@@ -149,7 +152,7 @@ def encode_files(model: DRLModel, paths: Sequence[Path], t=None, batch_size: int
     with tqdm(total=len(paths), desc="encode", unit="img", disable=not progress) as bar:
         for start, idx, images, bad in _batches(paths, starts, batch_size, model.config.channels,
                                                 model.config.image_size, workers, False):
-            feats.append(_embed(model, images, ts, single, batch_size))
+            feats.append(_embed(model, images, ts, single, batch_size, precision))
             kept.extend(paths[i] for i in idx)
             skipped.extend((paths[i], why) for i, why in bad)
             bar.update(min(batch_size, len(paths) - start))
@@ -188,10 +191,11 @@ def _model_digest(model: DRLModel) -> str:
 
 
 def _manifest(model: DRLModel, paths: Sequence[Path], ts: list[float], single: bool,
-              batch_size: int) -> dict:
+              batch_size: int, precision: str) -> dict:
     names = hashlib.sha256(b"\0".join(os.fsencode(p) for p in paths)).hexdigest()
     return {"format": PARTIAL_FORMAT, "model_sha256": _model_digest(model), "t": ts,
-            "single_t": single, "batch_size": batch_size, "n_files": len(paths),
+            "single_t": single, "batch_size": batch_size, "precision": precision,
+            "n_files": len(paths),
             "file_list_sha256": names}
 
 
@@ -215,6 +219,7 @@ def _done_batches(partial: Path, manifest: dict) -> dict[int, dict]:
     if diff:
         what = {"model_sha256": "the model", "t": "t", "single_t": "t", "batch_size": "--batch-size",
                 "n_files": "the file list", "file_list_sha256": "the file list",
+                "precision": "--precision",
                 "format": "the drlkit version"}
         raise ResumeError(f"{display_path(partial)} was started with a different "
                           f"{', '.join(sorted({what[k] for k in diff}))}; run without --resume to "
@@ -231,7 +236,7 @@ def _done_batches(partial: Path, manifest: dict) -> dict[int, dict]:
 def encode_to_file(model: DRLModel, paths: Sequence[Path], out: str | os.PathLike, t=None,
                    batch_size: int = 256, workers: int | None = None, resume: bool = False,
                    progress: bool = False, on_batch: Callable[[int], None] | None = None,
-                   world: World | None = None) -> EncodeSummary:
+                   world: World | None = None, precision: str = "fp32") -> EncodeSummary:
     """Embed `paths` into the .npy file `out` (with sidecars), streaming: decoding runs in
     `workers` processes (default: `default_workers()`; 0 decodes in this process) while the
     encoder runs, finished batches go to `partial_dir(out)`, and the final .npy is assembled
@@ -257,10 +262,13 @@ def encode_to_file(model: DRLModel, paths: Sequence[Path], out: str | os.PathLik
     ts, single = check_t(model.recommended_t if t is None else t)
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    from drlkit.precision import resolve_precision
+
+    resolve_precision(precision, model.device)  # an unknown precision fails before any work
     world = world or World()
     workers = default_workers(world.local_size) if workers is None else workers
     partial = partial_dir(out)
-    manifest = _manifest(model, paths, ts, single, batch_size)
+    manifest = _manifest(model, paths, ts, single, batch_size, precision)
     resuming = resume and (partial / "manifest.json").is_file()
     if world.is_main:  # one rank prepares the shared partial folder, the others wait for it
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -284,7 +292,7 @@ def encode_to_file(model: DRLModel, paths: Sequence[Path], out: str | os.PathLik
                                          disable=not (progress and world.is_main)) as bar:
         for start, idx, images, bad in _batches(paths, starts, batch_size, model.config.channels,
                                                 model.config.image_size, workers, pin):
-            feats = _embed(model, images, ts, single, batch_size)
+            feats = _embed(model, images, ts, single, batch_size, precision)
             name = f"batch-{start:010d}"
             _atomic_write(partial / f"{name}.npy", lambda f, a=feats: np.save(f, a))
             record = {"start": start, "kept": idx, "skipped": bad}

@@ -7,9 +7,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-import logging
 import os
-import platform
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,8 +27,8 @@ from drlkit.diffusion import parse_t_sampler
 from drlkit.distributed import World, all_gather_bytes, all_mean, default_device, process_group
 from drlkit.loss import DRLLoss
 from drlkit.model import DRLModel
+from drlkit.precision import hardware, resolve_precision
 
-log = logging.getLogger(__name__)
 STATE_FILE, MODEL_FILE, LOG_FILE = "state.safetensors", "model.safetensors", "log.jsonl"
 RESUMABLE_CHANGES = ("steps", "checkpoint_every", "diagnostics_every")  # do not change the weights
 
@@ -86,37 +84,6 @@ class TrainConfig:
             raise ValueError(f"train config keys differ: unknown {sorted(set(d) - names)}, "
                              f"missing {sorted(names - set(d))}")
         return cls(**d)
-
-
-def hardware() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    desc = f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}"
-    if torch.cuda.is_available():
-        desc = f"{torch.cuda.get_device_name(0)} + {desc}"
-    return desc
-
-
-def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
-    """bf16 autocast where the hardware runs it natively; fp32 otherwise (logged, not silent)."""
-    if precision == "fp32":
-        return None
-    if precision == "bf16":
-        return torch.bfloat16
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    native = torch.backends.cpu.get_cpu_capability() in ("AVX512", "AVX512_BF16", "AMX")
-    flags = open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else ""
-    if native and ("avx512_bf16" in flags or "amx_bf16" in flags):
-        return torch.bfloat16
-    log.info("no native bf16 on this CPU: training in fp32")
-    return None
 
 
 class Batches:

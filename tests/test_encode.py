@@ -84,3 +84,31 @@ def test_bad_t_is_a_value_error(model, images, t):
 def test_bad_images_are_value_errors(model, bad, match):
     with pytest.raises(ValueError, match=match):
         model.encode(bad)
+
+
+# --------------------------------------------------------------------------- precision
+
+BF16_TOLERANCE = 0.02  # relative L2 deviation of a bf16 code from the fp32 code (docs/performance.md)
+
+
+def test_bf16_codes_of_the_shipped_model_stay_within_tolerance_of_fp32(data_root):
+    """Real MNIST test digits through the shipped model: each bf16 code within 2% (relative L2)
+    of its fp32 code, and not identical (autocast really ran in bf16)."""
+    import drlkit
+    from drlkit.data import load_dataset
+
+    model = drlkit.load("mnist")
+    images = load_dataset("mnist", "test", data_root).images[:64]
+    ref = model.encode(images, t=0.9)
+    low = model.encode(images, t=0.9, precision="bf16")
+    assert low.dtype == np.float32 and low.shape == ref.shape
+    rel = np.linalg.norm(low - ref, axis=1) / np.linalg.norm(ref, axis=1)
+    assert rel.max() < BF16_TOLERANCE
+    assert rel.max() > 0
+
+
+@pytest.mark.parametrize("precision, match", [("fp16", "needs a CUDA device"),
+                                              ("half", "precision must be one of")])
+def test_unusable_precisions_are_value_errors(model, images, precision, match):
+    with pytest.raises(ValueError, match=match):
+        model.encode(images, t=0.5, precision=precision)

@@ -175,6 +175,9 @@ def test_resume_refuses_a_partial_run_with_other_settings(tmp_path, model_path):
                       "--batch-size", "8", "--resume", "--quiet"])
     assert result.exit_code == 1 and "different t" in result.output
     assert "Traceback" not in result.output
+    other = _encode([str(folder), "--model", str(model_path), "--out", str(out), "--t", "0.3",
+                     "--batch-size", "8", "--precision", "bf16", "--resume", "--quiet"])
+    assert other.exit_code == 1 and "different --precision" in other.output
     # without --resume the old partial run is discarded and the run starts over
     fresh = _encode([str(folder), "--model", str(model_path), "--out", str(out), "--t", "0.4",
                      "--batch-size", "8", "--quiet"])

@@ -181,9 +181,13 @@ def train(dataset, method, t_conditioned, t_sampler, latent_dim, preset_name, sd
                    "batch size); the result equals an uninterrupted run.")
 @click.option("--strict", is_flag=True,
               help="Exit with status 1 if any file was skipped (the result is still written).")
+@click.option("--precision", type=click.Choice(["auto", "bf16", "fp16", "fp32"]), default="fp32",
+              show_default=True,
+              help="Autocast dtype of the encoder; bf16 is faster on CPUs with AVX512-BF16/AMX "
+                   "(see docs/performance.md for speed and deviation); fp16 needs CUDA.")
 @click.option("--device", default=None, help="cpu, cuda, ... [default: cuda if available].")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def encode(path, model_name, t_value, out, batch_size, workers, resume, strict, device,
+def encode(path, model_name, t_value, out, batch_size, workers, resume, strict, precision, device,
            quiet) -> None:
     """Embed an image file or every image under a folder (recursively, sorted by path).
 
@@ -207,7 +211,7 @@ def encode(path, model_name, t_value, out, batch_size, workers, resume, strict, 
         with process_group(device) as world:
             model = _load(model_name or DEFAULT_MODEL, default_device(world, device))
             summary = encode_to_file(model, paths, out, ts, batch_size, workers, resume,
-                                     progress=not quiet, world=world)
+                                     progress=not quiet, world=world, precision=precision)
     except (ResumeError, ValueError) as e:
         raise click.ClickException(str(e)) from None
     except KeyboardInterrupt:

@@ -142,7 +142,7 @@ def evaluate(model_name, dataset, t_value, metrics, baselines, report, table, pl
 
 
 def _hardware(model) -> str:
-    from drlkit.train import hardware
+    from drlkit.precision import hardware
 
     return hardware() if model.device.type == "cuda" else hardware().split(" + ")[-1]
 
