@@ -53,7 +53,8 @@ def bf16_deviation(model, data_root, t: float, precision: str, n_train: int = 50
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--models", default=",".join(REGISTRY), help="Registry names or paths.")
-    ap.add_argument("--batch-sizes", default="1,8,32,64,128,256,512")
+    ap.add_argument("--batch-sizes", default=None,
+                    help="Default: 1,8,32,64,128,256,512 on CPU; up to 1024 on CUDA.")
     ap.add_argument("--precisions", default=None,
                     help="Default: fp32,bf16 on CPU; fp32,bf16,fp16 on CUDA.")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -63,7 +64,8 @@ def main() -> None:
     ap.add_argument("--json", default=None, help="Also write the figures here.")
     args = ap.parse_args()
     device = torch.device(args.device)
-    sizes = [int(b) for b in args.batch_sizes.split(",")]
+    sizes = [int(b) for b in (args.batch_sizes or "1,8,32,64,128,256,512" +
+                              (",1024" if device.type == "cuda" else "")).split(",")]
     precisions = (args.precisions.split(",") if args.precisions else
                   ["fp32", "bf16"] + (["fp16"] if device.type == "cuda" else []))
     sync = sync_for(device)

@@ -141,7 +141,7 @@ BASELINES = ("pixels", "random")
 
 def evaluate_model(model, train, test, ts: Sequence[float], metrics: Sequence[str] | None = None,
                    baselines: Sequence[str] = BASELINES, seed: int = 0,
-                   metric_kwargs: dict[str, dict] | None = None, batch_size: int = 500,
+                   metric_kwargs: dict[str, dict] | None = None, batch_size: int | None = None,
                    progress: bool = False) -> dict:
     """The full report: the model's t-sweep (or its single code if static), and the baselines
     under the same protocol: raw pixels, and a random encoder of the same architecture.

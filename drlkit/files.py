@@ -123,14 +123,15 @@ def _batches(paths: Sequence[Path], starts: Sequence[int], batch_size: int, chan
         yield start, kept, images, bad
 
 
-def _embed(model: DRLModel, images, ts: list[float], single: bool, batch_size: int,
-           precision: str = "fp32") -> np.ndarray:
+def _embed(model: DRLModel, images, ts: list[float], single: bool, precision: str = "fp32"
+           ) -> np.ndarray:
     """Codes of a decoded batch; an empty (0, [T,] D) array when every file was skipped."""
     if images is None:
         d = model.config.latent_dim
         return np.empty((0, d) if single else (0, len(ts), d), dtype=np.float32)
-    return model.encode(images, t=ts[0] if single else ts, batch_size=batch_size,
-                        precision=precision)
+    # batch_size groups files (decoding, partial writes); the forward passes use the encoder's
+    # own fastest batch
+    return model.encode(images, t=ts[0] if single else ts, precision=precision)
 
 
 # --------------------------------------------------------------------------- in memory
@@ -152,11 +153,11 @@ def encode_files(model: DRLModel, paths: Sequence[Path], t=None, batch_size: int
     with tqdm(total=len(paths), desc="encode", unit="img", disable=not progress) as bar:
         for start, idx, images, bad in _batches(paths, starts, batch_size, model.config.channels,
                                                 model.config.image_size, workers, False):
-            feats.append(_embed(model, images, ts, single, batch_size, precision))
+            feats.append(_embed(model, images, ts, single, precision))
             kept.extend(paths[i] for i in idx)
             skipped.extend((paths[i], why) for i, why in bad)
             bar.update(min(batch_size, len(paths) - start))
-    out = np.concatenate(feats) if feats else _embed(model, None, ts, single, batch_size)
+    out = np.concatenate(feats) if feats else _embed(model, None, ts, single)
     return EncodeResult(out, kept, skipped)
 
 
@@ -292,7 +293,7 @@ def encode_to_file(model: DRLModel, paths: Sequence[Path], out: str | os.PathLik
                                          disable=not (progress and world.is_main)) as bar:
         for start, idx, images, bad in _batches(paths, starts, batch_size, model.config.channels,
                                                 model.config.image_size, workers, pin):
-            feats = _embed(model, images, ts, single, batch_size, precision)
+            feats = _embed(model, images, ts, single, precision)
             name = f"batch-{start:010d}"
             _atomic_write(partial / f"{name}.npy", lambda f, a=feats: np.save(f, a))
             record = {"start": start, "kept": idx, "skipped": bad}

@@ -76,7 +76,7 @@ class DRLModel(nn.Module):
         self,
         images: Any,
         t: float | Sequence[float] | None = None,
-        batch_size: int = 256,
+        batch_size: int | None = None,
         progress: bool = False,
         precision: str = "fp32",
     ) -> np.ndarray:
@@ -90,7 +90,9 @@ class DRLModel(nn.Module):
                 other 3-D uint8 array is a batch (N, H, W).
             t: diffusion time in [0, 1], or a sequence of times. Default: the model's recommended t.
                 Static encoders ignore t.
-            batch_size: images per forward pass; the result does not depend on it.
+            batch_size: images per forward pass; the result does not depend on it. Default
+                (`default_batch_size`): 64 on CPU, where larger batches fall out of cache and
+                run 2x slower (bench/encode.py, docs/performance.md), 512 on CUDA.
             progress: show a progress bar.
             precision: "fp32"; "bf16" (autocast; on CPUs with AVX512-BF16/AMX about N x faster,
                 codes within the tolerance stated in docs/performance.md); "fp16" (CUDA only);
@@ -108,6 +110,7 @@ class DRLModel(nn.Module):
         ts, single = check_t(self.recommended_t if t is None else t)
         amp = resolve_precision(precision, self.device)
         x = to_model_input(images, self.config.channels, self.config.image_size)
+        batch_size = default_batch_size(self.device) if batch_size is None else batch_size
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         was_training = self.training
@@ -127,6 +130,12 @@ class DRLModel(nn.Module):
         finally:
             self.train(was_training)
         return out[:, 0] if single else out
+
+
+def default_batch_size(device: torch.device) -> int:
+    """Images per encoder forward pass: the fastest measured on CPU (batch 64-128 peaks, 256 and
+    512 are 1.5-3x slower), a large batch on GPUs."""
+    return 512 if device.type == "cuda" else 64
 
 
 def check_t(t: float | Sequence[float]) -> tuple[list[float], bool]:

@@ -71,7 +71,8 @@ METRICS_HELP = ("Comma-separated: linear_probe, knn_probe, cluster, few_label, s
                    "name: shipped files are hash-pinned).")
 @click.option("--data-root", type=click.Path(file_okay=False), default=None,
               help="Dataset folder [default: $DRLKIT_DATA, else ./data].")
-@click.option("--batch-size", type=click.IntRange(1), default=500, show_default=True)
+@click.option("--batch-size", type=click.IntRange(1), default=None,
+              help="Images per encoder forward pass [default: 64 on CPU, 512 on CUDA].")
 @click.option("--device", default=None, help="cpu, cuda, ... [default: cuda if available].")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def evaluate(model_name, dataset, t_value, metrics, baselines, report, table, plot,
