@@ -63,6 +63,14 @@ def world_from_env() -> World:
     return World(rank, size, get("LOCAL_RANK", 0), get("LOCAL_WORLD_SIZE", size))
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask on Linux)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
 def default_device(world: World, device: str | None) -> str:
     """The device a rank computes on: the given one, else its own GPU, else the CPU."""
     if device is not None:
@@ -85,14 +93,11 @@ def process_group(device: str | None = None, timeout_s: float = 1800) -> Iterato
         yield world
         return
     if "OMP_NUM_THREADS" not in os.environ:
-        try:
-            cores = len(os.sched_getaffinity(0))
-        except AttributeError:  # not Linux
-            cores = os.cpu_count() or 1
-        torch.set_num_threads(max(1, cores // world.local_size))
-    cuda = default_device(world, device).startswith("cuda")
+        torch.set_num_threads(max(1, usable_cpus() // world.local_size))
+    rank_device = default_device(world, device)
+    cuda = rank_device.startswith("cuda")
     if cuda:
-        torch.cuda.set_device(torch.device(default_device(world, device)))
+        torch.cuda.set_device(torch.device(rank_device))
     dist.init_process_group("nccl" if cuda else "gloo",
                             timeout=datetime.timedelta(seconds=timeout_s))
     try:

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from drlkit.distributed import World
+from drlkit.distributed import World, usable_cpus
 from drlkit.model import DRLModel, check_t
 from drlkit.preprocess import ImageReadError, display_path, is_image_path, load_image, to_model_input
 
@@ -104,11 +104,7 @@ def _worker_init(_: int) -> None:
 def default_workers(processes: int = 1) -> int:
     """Decode workers per process: one fewer than this process's share of the CPUs (at least 1),
     at most 8; `processes` encoders share the machine (torchrun)."""
-    try:
-        n = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        n = os.cpu_count() or 1
-    return max(1, min(8, n // processes - 1))
+    return max(1, min(8, usable_cpus() // processes - 1))
 
 
 def _batches(paths: Sequence[Path], starts: Sequence[int], batch_size: int, channels: int,

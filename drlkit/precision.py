@@ -3,6 +3,7 @@ the machine, and which autocast dtype a precision setting means on a device."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import platform
@@ -28,6 +29,7 @@ def hardware() -> str:
     return desc
 
 
+@functools.cache
 def native_bf16_cpu() -> bool:
     """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX), where autocast pays off."""
     if torch.backends.cpu.get_cpu_capability() not in ("AVX512", "AVX512_BF16", "AMX"):
