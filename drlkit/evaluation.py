@@ -44,13 +44,16 @@ def t_sweep(z_train, y_train, z_test, y_test, ts: Sequence[float],
     """Every metric at every t, and on the concatenated multi-t code; best t chosen on validation.
 
     Args:
-        z_train, z_test: codes (N, T, D), e.g. `model.encode(images, t=ts)`.
+        z_train: train codes (N, T, D), e.g. `model.encode(images, t=ts)`.
+        y_train: train labels (N,).
+        z_test: test codes (M, T, D).
+        y_test: test labels (M,).
         ts: the T times, in the order of axis 1.
         multi_t: also evaluate the concatenation over all T times, (N, T*D).
 
     Returns:
-        {"t": ts, "by_t": {t: evaluate_features result}, "multi_t": result (if multi_t and T > 1),
-         "best": {score: {"t": chosen by val, "test": test at that t, "val": ...}}}.
+        {"t": ts, "by_t": {t: evaluate_features result}, "multi_t": result (if multi_t and
+        T > 1), "best": {score: {"t": chosen by val, "test": test at that t, "val": ...}}}.
         Test scores are reported at every t, but only validation scores choose t.
     """
     z_train, z_test = np.asarray(z_train), np.asarray(z_test)
@@ -147,12 +150,14 @@ def evaluate_model(model, train, test, ts: Sequence[float], metrics: Sequence[st
     under the same protocol: raw pixels, and a random encoder of the same architecture.
 
     Args:
-        train, test: `drlkit.data.ImageDataset`s with labels.
+        model: the `DRLModel` to evaluate.
+        train: a labelled `drlkit.data.ImageDataset`; every metric is fit on it.
+        test: a labelled `drlkit.data.ImageDataset`; only scored.
 
     Returns:
         {"representations": {"model": ..., "random_encoder": ..., "pixels": ...},
-         "recommended_t": the t with the best validation linear-probe accuracy (if swept),
-         "wall_time_s": {representation: seconds}}.
+        "recommended_t": the t with the best validation linear-probe accuracy (if swept),
+        "wall_time_s": {representation: seconds}}.
     """
     names = parse_metrics(metrics)
     bad = [b for b in baselines if b not in BASELINES]

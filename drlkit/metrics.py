@@ -163,8 +163,10 @@ def linear_probe(x_train, y_train, x_test, y_test, c_grid: Sequence[float] = C_G
     """Standardise + LogisticRegression with C chosen on a validation split of train.
 
     Args:
-        x_train, x_test: features (N, D) (flattened if more dims).
-        y_train, y_test: labels (N,).
+        x_train: train features (N, D) (flattened if more dims).
+        y_train: train labels (N,).
+        x_test: test features (M, D).
+        y_test: test labels (M,).
 
     Returns:
         {"accuracy": test accuracy, "val_accuracy": at the chosen C, "C", "val_accuracy_by_C"}

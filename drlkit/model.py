@@ -18,8 +18,15 @@ from drlkit.scorenet import ScoreUNet
 
 
 class DRLModel(nn.Module):
-    """A DRL model (or a baseline with the same encoder, per `config.objective`). `card` holds the
-    checkpoint metadata (training, budget, metrics) when loaded."""
+    """A DRL model (or a baseline with the same encoder, per `config.objective`).
+
+    Attributes:
+        config: the architecture (a `ModelConfig`), stored in every checkpoint.
+        card: the checkpoint's metadata when loaded: training options, data, budget, hardware,
+            metrics and recommended t (`drlkit info NAME` prints it).
+        encoder: the network `encode` runs; the score net (or a baseline's decoder or projection
+            head) only trains it.
+    """
 
     def __init__(self, config: ModelConfig, card: dict[str, Any] | None = None) -> None:
         super().__init__()
@@ -52,10 +59,13 @@ class DRLModel(nn.Module):
 
     @property
     def device(self) -> torch.device:
+        """Where the weights are (move them with `.to(device)`)."""
         return next(self.parameters()).device
 
     @property
     def recommended_t(self) -> float:
+        """The t `encode` uses by default: the best on validation by the card's metrics (0.5 if
+        the card has none)."""
         return float(self.card.get("recommended_t", 0.5))
 
     def c_noise(self, t: Tensor) -> Tensor:

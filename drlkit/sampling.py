@@ -57,10 +57,11 @@ def sample(model, z: Any, steps: int = 200, sampler: str = "pc", seed: int = 0,
             the starting noise).
         seed: seeds the starting noise and every noise draw.
         same_noise: every image gets the same noise (then only the codes differ between them).
-        x_start, t_start: start at t_start < 1 from x_start (one image, or one per code; anything
-            `encode` takes) noised to t_start, instead of from pure noise at t = 1 (SDEdit,
-            Meng et al. 2022): for score nets trained only up to t_start (a `range` sampler), or
-            to vary only the details of a given image.
+        x_start: start from this image (one, or one per code; anything `encode` takes) noised to
+            t_start, instead of from pure noise at t = 1 (SDEdit, Meng et al. 2022): for score
+            nets trained only up to t_start (a `range` sampler), or to vary only the details of a
+            given image.
+        t_start: the time x_start is noised to (< 1; used with x_start).
 
     Returns:
         float32 images (B, C, H, W) in [0, 1].

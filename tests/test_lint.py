@@ -13,8 +13,8 @@ REPO = Path(__file__).resolve().parent.parent
 def test_ruff_clean():
     if shutil.which("ruff") is None:
         pytest.fail("ruff is not installed: pip install -e '.[test]'")
-    result = subprocess.run(["ruff", "check", "drlkit", "tests", "bench"], cwd=REPO, capture_output=True,
-                            text=True)
+    result = subprocess.run(["ruff", "check", "drlkit", "tests", "bench", "examples", "scripts"],
+                            cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
