@@ -1,35 +1,60 @@
 #!/usr/bin/env bash
-# Evaluate the CIFAR-10 comparison runs (scripts/train_zoo.sh) with the `drlkit eval` protocol on
-# the lossless CIFAR-10 test set, and join the reports into one table with `drlkit compare`.
-# Runs whose 10k-step export does not exist yet are skipped (and said so). Evaluating while a
-# training runs slows both: pause the training (kill -STOP / -CONT) or wait for it.
+# Evaluate the zoo and the CIFAR-10 comparison runs (scripts/train_zoo.sh) with the `drlkit eval`
+# protocol (CIFAR-10 on its lossless test set), write each model's metrics into its card, and join
+# the reports into one table per dataset with `drlkit compare`. Runs not trained yet are skipped
+# (and said so); finished reports are kept, so this can be re-run after every training.
+# Evaluating while a training runs slows both: scripts/train_zoo.sh calls this between runs.
 #
-#   bash scripts/benchmarks.sh     # writes docs/benchmarks/cifar10/*.json and docs/benchmarks/cifar10.md
+#   bash scripts/benchmarks.sh   # docs/benchmarks/DATASET/*.json -> docs/benchmarks/DATASET.md
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DRLKIT_DATA:-../shared/data}
-OUT=docs/benchmarks/cifar10
-mkdir -p "$OUT" docs/benchmarks
 
-evaluate() {  # evaluate LABEL FILE REPORT [eval options...]
-  local label=$1 file=$2 report=$3; shift 3
+evaluate() {  # evaluate DATASET LABEL FILE REPORT [eval options...]
+  local dataset=$1 label=$2 file=$3 report=$4; shift 4
   if [[ ! -f $file ]]; then echo "skip $label: $file not trained yet"; return; fi
   if [[ -f $report ]]; then echo "have $report"; return; fi
-  python -m drlkit eval "$file" --dataset cifar10 --data-root "$DATA" --label "$label" \
-      --report "$report" --quiet "$@"
+  mkdir -p "$(dirname "$report")"
+  echo "$(date -u +%FT%TZ) evaluating $label ($file)"
+  python -m drlkit eval "$file" --dataset "$dataset" --data-root "$DATA" --label "$label" \
+      --report "$report" --write-card --quiet "$@" > "${report%.json}.out"
 }
 
-# The first evaluation also runs the baselines (raw pixels, random encoder) and draws the t-sweep.
-evaluate "DRL t-conditioned" runs/cifar10/model-10000.safetensors "$OUT/drl.json" \
+table() {  # table DATASET NAME...: join the reports that exist
+  local dataset=$1; shift
+  local reports=()
+  for name in "$@"; do
+    if [[ -f docs/benchmarks/$dataset/$name.json ]]; then
+      reports+=("docs/benchmarks/$dataset/$name.json")
+    fi
+  done
+  if (( ${#reports[@]} )); then
+    python -m drlkit compare "${reports[@]}" --out "docs/benchmarks/$dataset.md" > /dev/null
+    echo "wrote docs/benchmarks/$dataset.md (${#reports[@]} reports)"
+  fi
+}
+
+# CIFAR-10: the t-conditioned DRL run also gets the baselines (raw pixels, random encoder) and the
+# t-sweep plot; the others reuse its raw-pixel scores (pixels do not depend on the model).
+C=docs/benchmarks/cifar10
+reuse=(--baselines pixels --pixels-from "$C/drl.json")
+evaluate cifar10 "DRL t-conditioned" runs/cifar10/model-10000.safetensors "$C/drl.json" \
     --plot docs/benchmarks/cifar10_t_curve.png
-evaluate "DRL static" runs/cifar10-static/model-10000.safetensors "$OUT/drl-static.json" --baselines none
-evaluate "VDRL" runs/cifar10-vdrl/model-10000.safetensors "$OUT/vdrl.json" --baselines none
-evaluate "DRL coarse (uniform-sigma)" runs/cifar10-coarse/model-10000.safetensors "$OUT/coarse.json" --baselines none
-evaluate "AE" runs/cifar10-ae/model-10000.safetensors "$OUT/ae.json" --baselines none
-evaluate "VAE" runs/cifar10-vae/model-10000.safetensors "$OUT/vae.json" --baselines none
-evaluate "SimCLR" runs/cifar10-simclr/model-10000.safetensors "$OUT/simclr.json" --baselines none
-reports=()
-for name in drl drl-static vdrl coarse ae vae simclr; do
-  if [[ -f $OUT/$name.json ]]; then reports+=("$OUT/$name.json"); fi
-done
-python -m drlkit compare "${reports[@]}" --out docs/benchmarks/cifar10.md
+evaluate cifar10 "AE" runs/cifar10-ae/model-10000.safetensors "$C/ae.json" "${reuse[@]}"
+evaluate cifar10 "SimCLR" runs/cifar10-simclr/model-10000.safetensors "$C/simclr.json" "${reuse[@]}"
+evaluate cifar10 "VDRL" runs/cifar10-vdrl/model-10000.safetensors "$C/vdrl.json" "${reuse[@]}"
+evaluate cifar10 "DRL coarse (uniform-sigma)" runs/cifar10-coarse/model-10000.safetensors \
+    "$C/coarse.json" "${reuse[@]}"
+evaluate cifar10 "VAE" runs/cifar10-vae/model-10000.safetensors "$C/vae.json" "${reuse[@]}"
+evaluate cifar10 "DRL static" runs/cifar10-static/model-10000.safetensors "$C/drl-static.json" \
+    "${reuse[@]}"
+evaluate cifar10 "DRL t-conditioned, 30k steps" runs/cifar10/model-30000.safetensors \
+    "$C/drl-30k.json" "${reuse[@]}"
+table cifar10 drl drl-30k drl-static vdrl coarse ae vae simclr
+
+# Fashion-MNIST and the 2-D MNIST code: DRL against raw pixels and a random encoder.
+evaluate fashion-mnist "DRL t-conditioned" runs/fashion-mnist/model-10000.safetensors \
+    docs/benchmarks/fashion-mnist/drl.json --plot docs/benchmarks/fashion-mnist_t_curve.png
+table fashion-mnist drl
+evaluate mnist "DRL t-conditioned, 2-d code" runs/mnist-2d/model-5000.safetensors \
+    docs/benchmarks/mnist/drl-2d.json --baselines pixels --pixels-from docs/evaluation/mnist.json

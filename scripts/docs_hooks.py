@@ -141,7 +141,8 @@ def cli_markdown() -> str:
     """Every command's help, as `drlkit COMMAND --help` prints it (80 columns)."""
     from drlkit.cli import cli
 
-    root = click.Context(cli, info_name="drlkit", terminal_width=80, max_content_width=80)
+    root = click.Context(cli, info_name="drlkit", terminal_width=80, max_content_width=80,
+                         **cli.context_settings)  # -h as well as --help, as on the terminal
     out = ["```text", cli.get_help(root), "```"]
     for name in sorted(cli.commands):
         cmd = cli.commands[name]

@@ -3,7 +3,8 @@
 # 2 cores each would run 4-7x slower). Re-run it after an interruption: a finished run is skipped,
 # an unfinished one continues from its last checkpoint (--resume), so the script can be started
 # again in every session until everything is done. Each finished run's export is also copied to
-# runs/NAME/model-STEPS.safetensors, so a run extended later keeps its earlier snapshot.
+# runs/NAME/model-STEPS.safetensors, so a run extended later keeps its earlier snapshot, and
+# evaluated at once by scripts/benchmarks.sh (which skips what it has already evaluated).
 #
 #   nohup bash scripts/train_zoo.sh > runs/zoo.out 2>&1 &
 set -euo pipefail
@@ -16,7 +17,8 @@ run() {  # run NAME STEPS [train options...]
   local name=$1 steps=$2; shift 2
   local out=runs/$name
   if [[ -f $out/model-$steps.safetensors ]]; then
-    echo "$(date -u +%FT%TZ) $name: done at $steps steps"; return
+    echo "$(date -u +%FT%TZ) $name: done at $steps steps"
+    bash scripts/benchmarks.sh; return
   fi
   local resume=()
   [[ -f $out/state.safetensors ]] && resume=(--resume)
@@ -24,10 +26,11 @@ run() {  # run NAME STEPS [train options...]
   python -m drlkit train "${COMMON[@]}" "$@" --steps "$steps" --out "$out" "${resume[@]}"
   cp "$out/model.safetensors" "$out/model-$steps.safetensors"
   echo "$(date -u +%FT%TZ) $name: exported $out/model-$steps.safetensors"
+  bash scripts/benchmarks.sh
 }
 
-# Wait for a training left running by an earlier start of this script (never two at once).
-while pgrep -f "drlkit (train|level-of-detail)" > /dev/null; do sleep 30; done
+# Wait for a training or evaluation left running (never two at once).
+while pgrep -f "drlkit (train|eval|level-of-detail)" > /dev/null; do sleep 30; done
 
 # CIFAR-10 comparison at equal images seen: 10k steps x 64 = 640k images (12.8 epochs) each.
 run cifar10 10000 --dataset cifar10 --method drl --t-conditioned --t-sampler uniform-t

@@ -170,3 +170,30 @@ def test_compare_joins_reports_with_budgets(tmp_path, data_root):
     (tmp_path / "x.json").write_text("[]")
     r = run("compare", tmp_path / "x.json")
     assert r.exit_code == 1 and "not a `drlkit eval --report` file" in r.output
+
+
+def test_eval_reuses_the_pixel_baseline_of_a_comparable_report(tmp_path, data_root):
+    model_path = tmp_path / "tiny.safetensors"
+    save_model(tiny_model(), model_path, CARD)
+    base = ["eval", model_path, "--dataset", "mnist", "--data-root", data_root, "--t", "0.5",
+            "--metrics", "linear_probe", "--max-train", 200, "--max-test", 100, "--quiet"]
+    first, second = tmp_path / "first.json", tmp_path / "second.json"
+    assert run(*base, "--baselines", "pixels", "--report", first).exit_code == 0
+    earlier = json.loads(first.read_text())
+    r = run(*base, "--baselines", "pixels", "--pixels-from", first, "--report", second)
+    assert r.exit_code == 0, r.output
+    report = json.loads(second.read_text())
+    assert report["representations"]["pixels"] == earlier["representations"]["pixels"]
+    assert report["pixels_from"] == str(first)
+    assert "| raw pixels |" in r.output
+
+    # not comparable: another seed (other validation split and draws), other metrics, no pixels
+    r = run(*base, "--seed", "1", "--pixels-from", first)
+    assert r.exit_code == 2 and "seed 0" in r.output
+    r = run(*base[:6], "--t", "0.5", "--metrics", "knn_probe", "--max-train", 200, "--max-test",
+            100, "--quiet", "--pixels-from", first)
+    assert r.exit_code == 2 and "has metrics" in r.output
+    no_pixels = tmp_path / "none.json"
+    assert run(*base, "--baselines", "none", "--report", no_pixels).exit_code == 0
+    r = run(*base, "--pixels-from", no_pixels)
+    assert r.exit_code == 2 and "raw-pixel baseline" in r.output

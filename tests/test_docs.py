@@ -74,3 +74,19 @@ def test_examples_page_includes_the_scripts(site):
         first_line = script.read_text().splitlines()[0].strip('"')
         assert first_line.split(":")[0] in text(site / "examples" / "index.html"), script.name
     assert "--8&lt;--" not in page and "--8<--" not in page
+
+
+def test_readme_zoo_table_matches_the_shipped_cards():
+    import drlkit
+
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("<!-- zoo-table", 1)[1].split("\n\n", 1)[0]
+    rows = [line for line in table.splitlines()[1:] if line.startswith("| `")]
+    assert {re.match(r"\| `([\w-]+)`", r).group(1) for r in rows} == set(REGISTRY)
+    for row in rows:
+        name = re.match(r"\| `([\w-]+)`", row).group(1)
+        metrics = drlkit.load(name).card["metrics"]
+        probe = f"{100 * metrics['linear_probe']['accuracy']:.2f}%"
+        pixels = f"{100 * metrics['pixels_linear_probe']['accuracy']:.2f}%"
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert cells[2] == probe and cells[3] == pixels, (name, cells, probe, pixels)

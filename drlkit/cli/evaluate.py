@@ -48,6 +48,10 @@ METRICS_HELP = ("Comma-separated: linear_probe, knn_probe, cluster, few_label, s
 @click.option("--baselines", default="pixels,random", show_default=True,
               help="Comma-separated: pixels (raw pixels), random (a randomly initialised encoder "
                    "of the same architecture), or none.")
+@click.option("--pixels-from", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Take the raw-pixel baseline from this earlier report (same dataset, splits, "
+                   "seed and metrics) instead of recomputing it: pixels do not depend on the "
+                   "model.")
 @click.option("--report", type=click.Path(dir_okay=False), default=None, help="Write JSON here.")
 @click.option("--table", type=click.Path(dir_okay=False), default=None,
               help="Write the markdown tables here.")
@@ -75,7 +79,7 @@ METRICS_HELP = ("Comma-separated: linear_probe, knn_probe, cluster, few_label, s
               help="Images per encoder forward pass [default: 64 on CPU, 512 on CUDA].")
 @click.option("--device", default=None, help="cpu, cuda, ... [default: cuda if available].")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def evaluate(model_name, dataset, t_value, metrics, baselines, report, table, plot,
+def evaluate(model_name, dataset, t_value, metrics, baselines, pixels_from, report, table, plot,
              plot_embedding, embedding, max_train, max_test, seed, label, write_card, data_root,
              batch_size, device, quiet) -> None:
     """Evaluate MODEL's codes downstream: every metric over a t grid, with baselines.
@@ -108,12 +112,18 @@ def evaluate(model_name, dataset, t_value, metrics, baselines, report, table, pl
                                      "test")
     except DataError as e:
         raise click.ClickException(str(e)) from None
+    reused = _reused_pixels(pixels_from, dataset, train_ds.source, test_ds.source, seed, names)
+    if reused:
+        base = [b for b in base if b != "pixels"]
     start = time.perf_counter()
     try:
         result = evaluate_model(model, train_ds, test_ds, ts, names, base, seed=seed,
                                 batch_size=batch_size, progress=not quiet)
     except ValueError as e:
         raise click.ClickException(str(e)) from None
+    if reused:
+        result["representations"]["pixels"], result["wall_time_s"]["pixels"] = reused
+        result["pixels_from"] = pixels_from
     out = {"model": label or model_name, "file": model_name, "dataset": dataset, "train": train_ds.source,
            "test": test_ds.source, "protocol": "docs/evaluation.md", "seed": seed, **result,
            "total_wall_time_s": round(time.perf_counter() - start, 1),
@@ -140,6 +150,27 @@ def evaluate(model_name, dataset, t_value, metrics, baselines, report, table, pl
 
         update_card(model_name, recommended_t=rec, metrics=card_metrics(out))
         click.echo(f"updated the card of {model_name}")
+
+
+def _reused_pixels(path, dataset: str, train: str, test: str, seed: int, names: list[str]):
+    """(pixels representation, its wall time) from an earlier report, checked to be comparable."""
+    if path is None:
+        return None
+    try:
+        earlier = json.loads(Path(path).read_text())
+        pixels = earlier["representations"]["pixels"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise click.BadParameter(f"{path} is not a `drlkit eval` report with a raw-pixel baseline",
+                                 param_hint="--pixels-from") from None
+    ours = {"dataset": dataset, "train": train, "test": test, "seed": seed}
+    for key, value in ours.items():
+        if earlier.get(key) != value:
+            raise click.BadParameter(f"{path} has {key} {earlier.get(key)!r}, this evaluation "
+                                     f"{value!r}", param_hint="--pixels-from")
+    if set(names) != set(earlier.get("metrics", [])):
+        raise click.BadParameter(f"{path} has metrics {earlier.get('metrics')}, this evaluation "
+                                 f"{names}", param_hint="--pixels-from")
+    return pixels, earlier["wall_time_s"].get("pixels")
 
 
 def _hardware(model) -> str:
