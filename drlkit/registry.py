@@ -31,6 +31,11 @@ REGISTRY: dict[str, Entry] = {
         sha256="e6ee4f700ff3c4497cc2188356ad748ec5a33d4bc38802298b2f7e6fa4d1f506",
         description="t-conditioned DRL, small preset, MNIST train, CPU-trained",
     ),
+    "cifar10": Entry(
+        file="cifar10.safetensors",
+        sha256="0f813f295545b577142fb3e9663ccccf86498f291158d136986c6907264da134",
+        description="t-conditioned DRL, small preset, CIFAR-10 train (lossless), CPU-trained 10k steps",
+    ),
 }
 DEFAULT_MODEL = "mnist"
 

@@ -60,6 +60,9 @@ def test_golden_encode_outputs(name):
     assert EXAMPLES, "examples/images is empty"
     got = model.encode(EXAMPLES, t=[0.1, model.recommended_t, 0.9])
     assert got.shape == (len(EXAMPLES), 3, model.config.latent_dim) and np.isfinite(got).all()
+    # deterministic: the same call again, and each image alone, give the same codes
+    np.testing.assert_array_equal(model.encode(EXAMPLES, t=[0.1, model.recommended_t, 0.9]), got)
+    np.testing.assert_allclose(model.encode(EXAMPLES[:1], t=0.9), got[:1, 2], rtol=1e-5, atol=1e-6)
     path = GOLDEN / f"{name}.npy"
     if os.environ.get("DRLKIT_ACCEPT_GOLDEN") == "1":
         GOLDEN.mkdir(exist_ok=True)
