@@ -112,6 +112,9 @@ def evaluate(model_name, dataset, t_value, metrics, baselines, pixels_from, repo
                                      "test")
     except DataError as e:
         raise click.ClickException(str(e)) from None
+    if pixels_from and "pixels" not in base:
+        raise click.BadParameter("is for the raw-pixel baseline: add pixels to --baselines",
+                                 param_hint="--pixels-from")
     reused = _reused_pixels(pixels_from, dataset, train_ds.source, test_ds.source, seed, names)
     if reused:
         base = [b for b in base if b != "pixels"]
