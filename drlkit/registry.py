@@ -36,6 +36,11 @@ REGISTRY: dict[str, Entry] = {
         sha256="0f813f295545b577142fb3e9663ccccf86498f291158d136986c6907264da134",
         description="t-conditioned DRL, small preset, CIFAR-10 train (lossless), CPU-trained 10k steps",
     ),
+    "mnist-2d": Entry(
+        file="mnist-2d.safetensors",
+        sha256="fb97239bfb02d41c8cfe4e0b21aa4ada2653fce54facecc3b7518841c0b7a938",
+        description="t-conditioned DRL with a 2-D code (for pictures: latent grids), MNIST, CPU-trained",
+    ),
 }
 DEFAULT_MODEL = "mnist"
 

@@ -14,10 +14,10 @@ evaluate() {  # evaluate DATASET LABEL FILE REPORT [eval options...]
   local dataset=$1 label=$2 file=$3 report=$4; shift 4
   if [[ ! -f $file ]]; then echo "skip $label: $file not trained yet"; return; fi
   if [[ -f $report ]]; then echo "have $report"; return; fi
-  mkdir -p "$(dirname "$report")"
+  mkdir -p "$(dirname "$report")" runs
   echo "$(date -u +%FT%TZ) evaluating $label ($file)"
   python -m drlkit eval "$file" --dataset "$dataset" --data-root "$DATA" --label "$label" \
-      --report "$report" --write-card --quiet "$@" > "${report%.json}.out"
+      --report "$report" --write-card --quiet "$@" > "runs/eval-$dataset-$(basename "$report" .json).out"
 }
 
 table() {  # table DATASET NAME...: join the reports that exist
