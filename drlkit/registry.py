@@ -41,6 +41,11 @@ REGISTRY: dict[str, Entry] = {
         sha256="fb97239bfb02d41c8cfe4e0b21aa4ada2653fce54facecc3b7518841c0b7a938",
         description="t-conditioned DRL with a 2-D code (for pictures: latent grids), MNIST, CPU-trained",
     ),
+    "cifar10-ae": Entry(
+        file="cifar10-ae.safetensors",
+        sha256="244e2d7a56526eabf54ebc71fe803765569702864fa7ca2ee9fbfed600e6e942",
+        description="autoencoder baseline (static code, same encoder and budget as cifar10), CPU-trained",
+    ),
 }
 DEFAULT_MODEL = "mnist"
 

@@ -54,7 +54,8 @@ def _zoo_summary() -> str:
         pix = metrics.get("pixels_linear_probe", {}).get("accuracy")
         name = f"[`{r['name']}`](#{r['name']})" + (" (default)" if r["name"] == DEFAULT_MODEL else "")
         code = f"{r['latent_dim']}-d, " + ("t-conditioned" if r["t_conditioned"] else "static")
-        lines.append(f"| {name} | {code} | {r['recommended_t']} | {_pct(acc)} | {_pct(pix)} "
+        t = r["recommended_t"] if r["t_conditioned"] else "- (static)"
+        lines.append(f"| {name} | {code} | {t} | {_pct(acc)} | {_pct(pix)} "
                      f"| {r['description']} |")
     return "\n".join(lines)
 
@@ -77,7 +78,8 @@ def _model_section(name: str, model, src_uri: str, files) -> str:
         ("data", card.get("data", "-")),
         ("budget", _budget(budget)),
         ("hardware", budget.get("hardware", "-")),
-        ("recommended t", str(model.recommended_t)),
+        ("recommended t", str(model.recommended_t) if cfg.t_conditioned
+         else "- (a static code: encode ignores t)"),
         ("file", f"`{REGISTRY[name].file}`, sha256 `{REGISTRY[name].sha256}`"),
     ]
     story = f"models/{name}.md"

@@ -30,8 +30,9 @@ def models(as_json: bool) -> None:
             continue
         acc = r["metrics"].get("linear_probe", {}).get("accuracy")
         acc_s = f"{acc:.4f}" if acc is not None else "-"
+        t_s = r["recommended_t"] if r["t_conditioned"] else "-"  # a static code ignores t
         click.echo(f"{r['name']:<16}{r['num_params']:>10,}{r['latent_dim']:>6}"
-                   f"{r['recommended_t']:>6}  {acc_s:>9}  {r['description']}")
+                   f"{t_s:>6}  {acc_s:>9}  {r['description']}")
 
 
 @cli.command()
