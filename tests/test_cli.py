@@ -71,6 +71,9 @@ def test_models_info_and_verify_on_the_shipped_registry():
     runner = CliRunner()
     r = runner.invoke(cli, ["models"])
     assert r.exit_code == 0 and "mnist" in r.output and "ERROR" not in r.output
+    rows = {line.split()[0]: line.split() for line in r.output.splitlines()[1:]}
+    assert rows["mnist"][3] == "0.9"      # a t-conditioned model shows its recommended t
+    assert rows["cifar10-ae"][3] == "-"   # a static one has none: encode ignores t
     r = runner.invoke(cli, ["info", "mnist"])
     assert r.exit_code == 0, r.output
     for field in ("sha256", "recommended_t", "budget", "metrics", "linear_probe"):
