@@ -156,6 +156,9 @@ class Trainer:
         self.batches = Batches(len(dataset), train_config.batch_size, train_config.seed)
         self.amp_dtype = resolve_precision(train_config.precision, self.device)
         self.step, self.elapsed = 0, 0.0
+        # one record per stretch of steps run by one process (a resumed run may move machines):
+        # {from_step, to_step, wall_time_s, hardware, precision}; the last one is the running one
+        self.segments: list[dict[str, Any]] = []
         self.probe_set = ProbeSet.from_dataset(dataset, seed=train_config.seed)
 
     # --- state -----------------------------------------------------------------------------
@@ -173,6 +176,7 @@ class Trainer:
         tensors.update({f"rng.generator.{r}": g for r, g in enumerate(generators) if r})
         meta = {"format": "drlkit-train-state", "step": str(self.step), "elapsed": repr(self.elapsed),
                 "world_size": str(self.world.size),
+                "segments": json.dumps(self._closed_segments()),
                 "param_groups": json.dumps(opt["param_groups"]),
                 "model_config": json.dumps(self.mc.to_dict()),
                 "train_config": json.dumps(dataclasses.asdict(self.tc))}
@@ -208,6 +212,12 @@ class Trainer:
         rank = self.world.rank
         self.gen.set_state(t["rng.generator" if rank == 0 else f"rng.generator.{rank}"])
         self.step, self.elapsed = int(meta["step"]), float(meta["elapsed"])
+        if "segments" in meta:
+            self.segments = json.loads(meta["segments"])
+        elif self.step:  # a state written before segments were recorded
+            self.segments = [{"from_step": 0, "to_step": self.step,
+                              "wall_time_s": round(self.elapsed, 1),
+                              "hardware": "not recorded", "precision": "not recorded"}]
         if self.world.is_main:
             self._truncate_log()
 
@@ -277,6 +287,13 @@ class Trainer:
                 (self.out / LOG_FILE).unlink(missing_ok=True)
         if self.step == 0 and self.tc.diagnostics_every and main:
             self._log({"event": "random_init", **self.diagnostics()})
+        if self.step < self.tc.steps:
+            self.segments.append({
+                "from_step": self.step, "to_step": self.step, "wall_time_s": 0.0,
+                "hardware": hardware() + (f"; {self.world.size} processes (DDP)"
+                                          if self.world.distributed else ""),
+                "precision": str(self.amp_dtype or "float32").replace("torch.", ""),
+                "_elapsed_at_start": self.elapsed})
         bar = tqdm(total=self.tc.steps, initial=self.step, desc="train", unit="step",
                    disable=not (progress and main), dynamic_ncols=True)
         t_last, n_last = time.perf_counter(), 0
@@ -304,6 +321,38 @@ class Trainer:
         self.world.barrier()  # every rank returns once the export exists
         return path
 
+    def _closed_segments(self) -> list[dict[str, Any]]:
+        """The segments so far, the running one ending at the current step."""
+        out = []
+        for seg in self.segments:
+            seg = dict(seg)
+            start = seg.pop("_elapsed_at_start", None)
+            if start is not None:
+                seg["to_step"], seg["wall_time_s"] = self.step, round(self.elapsed - start, 1)
+            if seg["to_step"] > seg["from_step"]:
+                out.append(seg)
+        return out
+
+    def _budget(self) -> dict[str, Any]:
+        segments = self._closed_segments()
+
+        def joined(key: str, now: str) -> str:
+            values = {seg[key] for seg in segments}
+            if len(values) <= 1:
+                return values.pop() if values else now
+            return "; ".join(f"steps {seg['from_step']}-{seg['to_step']}: {seg[key]}"
+                             for seg in segments)
+
+        return {"steps": self.step, "images_seen": self.step * self.tc.batch_size,
+                "wall_time_s": round(self.elapsed, 1),
+                "wall_time_note": "seconds in training steps; diagnostics and checkpoint "
+                                  "writes excluded",
+                "hardware": joined("hardware", hardware() + (
+                    f"; {self.world.size} processes (DDP)" if self.world.distributed else "")),
+                "precision": joined("precision",
+                                    str(self.amp_dtype or "float32").replace("torch.", "")),
+                "segments": segments}
+
     def export(self, path: Path | None = None) -> Path:
         """Write the EMA weights and full metadata to out/model.safetensors."""
         path = path or self.out / MODEL_FILE
@@ -316,13 +365,7 @@ class Trainer:
                          "loss": LOSS_NAMES[self.tc.method].format(
                              weighting=self.mc.parameterization)},
             "data": self.data.source,
-            "budget": {"steps": self.step, "images_seen": self.step * self.tc.batch_size,
-                       "wall_time_s": round(self.elapsed, 1),
-                       "wall_time_note": "seconds in training steps; diagnostics and checkpoint "
-                                         "writes excluded",
-                       "hardware": hardware() + (f"; {self.world.size} processes (DDP)"
-                                                 if self.world.distributed else ""),
-                       "precision": str(self.amp_dtype or "float32").replace("torch.", "")},
+            "budget": self._budget(),
             "recommended_t": 0.5,
             "metrics": {},
         }

@@ -1,12 +1,14 @@
 """Trainer: exact resume, export metadata, diagnostics, and `drlkit train` through the CLI."""
 
+import importlib
 import json
 
 import pytest
 import torch
 from click.testing import CliRunner
 from conftest import synthetic_dataset, tiny_model
-from safetensors.torch import load_file
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
 
 from drlkit.checkpoint import load_model, read_header
 from drlkit.cli import cli
@@ -40,6 +42,33 @@ def test_resume_from_a_mid_run_checkpoint_is_bitwise_exact(tmp_path):
     state_res = load_file(str(tmp_path / "half" / "state.safetensors"))
     for k in state_full:
         assert torch.equal(state_full[k], state_res[k]), k
+
+
+def test_a_run_resumed_on_another_machine_says_which_steps_ran_where(tmp_path, monkeypatch):
+    train_mod = importlib.import_module("drlkit.train")  # the module: drlkit.train is a function
+    ds = synthetic_dataset(16)
+    one = read_header(train(MC, _tc(steps=3), tmp_path / "one", dataset=ds, progress=False))
+    assert one["budget"]["hardware"] == train_mod.hardware()
+    assert [(s["from_step"], s["to_step"]) for s in one["budget"]["segments"]] == [(0, 3)]
+    monkeypatch.setattr(train_mod, "hardware", lambda: "machine A")
+    train(MC, _tc(steps=3), tmp_path / "r", dataset=ds, progress=False)
+    monkeypatch.setattr(train_mod, "hardware", lambda: "machine B")
+    budget = read_header(train(MC, _tc(steps=6), tmp_path / "r", dataset=ds, resume=True,
+                               progress=False))["budget"]
+    assert [(s["from_step"], s["to_step"], s["hardware"]) for s in budget["segments"]] == [
+        (0, 3, "machine A"), (3, 6, "machine B")]
+    assert budget["hardware"] == "steps 0-3: machine A; steps 3-6: machine B"
+    assert budget["wall_time_s"] == pytest.approx(sum(s["wall_time_s"] for s in budget["segments"]),
+                                                  abs=0.2)
+    # a state written before segments were recorded: its steps are said to be unrecorded
+    state = tmp_path / "old" / "state.safetensors"
+    train(MC, _tc(steps=3), tmp_path / "old", dataset=ds, progress=False)
+    with safe_open(str(state), "pt") as f:
+        meta = {k: v for k, v in f.metadata().items() if k != "segments"}
+    save_file(load_file(str(state)), str(state), meta)
+    budget = read_header(train(MC, _tc(steps=6), tmp_path / "old", dataset=ds, resume=True,
+                               progress=False))["budget"]
+    assert budget["hardware"] == "steps 0-3: not recorded; steps 3-6: machine B"
 
 
 def test_resume_refuses_changed_options_and_existing_runs(tmp_path):
