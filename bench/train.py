@@ -32,7 +32,8 @@ def measure(ds, dataset: str, variant: str, steps: int, warmup: int, batch: int,
     precision, *options = variant.split("+")
     _, h, _, c = ds.images.shape
     mc = preset(preset_name, image_size=h, channels=c, objective=OBJECTIVE[method],
-                probabilistic=method in ("vdrl", "vae"))
+                probabilistic=method in ("vdrl", "vae"),
+                t_conditioned=method in ("drl", "vdrl"))  # the baselines are static, as in the CLI
     tc = TrainConfig(dataset=dataset, method=method, precision=precision, batch_size=batch,
                      steps=10**9, checkpoint_every=10**9, diagnostics_every=0,
                      hflip=dataset == "cifar10")
