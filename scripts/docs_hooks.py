@@ -119,8 +119,9 @@ def _metrics_table(metrics: dict, protocol_link: str) -> str:
              "", "| representation | " + " | ".join(_METRICS[k] for k in cols) + " |",
              "|---" * (len(cols) + 1) + "|"]
     best = metrics["best"]
-    lines.append("| this model | " + " | ".join(f"{_pct(best[k]['test'])} (t={best[k]['t']})"
-                                               for k in cols) + " |")
+    lines.append("| this model | " + " | ".join(  # a static code has no t to name
+        _pct(best[k]["test"]) + ("" if best[k]["t"] is None else f" (t={best[k]['t']})")
+        for k in cols) + " |")
     if "multi_t" in metrics:
         lines.append("| multi-t code | " + " | ".join(_pct(metrics["multi_t"].get(k)) for k in cols)
                      + " |")

@@ -47,6 +47,8 @@ def test_zoo_page_is_generated_from_the_registry(site):
     for name, entry in REGISTRY.items():
         assert entry.sha256 in zoo, name  # one section per entry, with its hash
     assert "images seen" in zoo and "recommended t" in zoo
+    assert "t=None" not in zoo  # a static model's scores name no t
+    assert "- (a static code: encode ignores t)" in zoo  # cifar10-ae's recommended t
 
 
 def test_cli_reference_is_generated_from_click(site):
