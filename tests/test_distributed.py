@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from conftest import REPO, tiny_model
 from PIL import Image
 from safetensors.torch import load_file
@@ -85,7 +86,18 @@ def test_two_process_encode_equals_one_process(folder, model_path, tmp_path, t):
     assert not partial_dir(tmp_path / "two.npy").exists()
 
 
-def test_a_one_process_partial_run_resumes_on_two_processes(folder, model_path, tmp_path):
+@pytest.fixture()
+def one_thread():
+    """Run this process's torch on 1 thread, as the torchrun ranks do (OMP_NUM_THREADS=1): on
+    some CPUs (seen on an AVX2 AMD EPYC) fp32 convolutions round differently with 2 threads."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_a_one_process_partial_run_resumes_on_two_processes(folder, model_path, tmp_path,
+                                                            one_thread):
     model = load_model(model_path)
     paths = collect(folder)
     full = encode_to_file(model, paths, tmp_path / "full.npy", 0.5, batch_size=5, workers=0)
