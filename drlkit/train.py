@@ -290,9 +290,7 @@ class Trainer:
         if self.step < self.tc.steps:
             self.segments.append({
                 "from_step": self.step, "to_step": self.step, "wall_time_s": 0.0,
-                "hardware": hardware() + (f"; {self.world.size} processes (DDP)"
-                                          if self.world.distributed else ""),
-                "precision": str(self.amp_dtype or "float32").replace("torch.", ""),
+                "hardware": self._hardware(), "precision": self._precision(),
                 "_elapsed_at_start": self.elapsed})
         bar = tqdm(total=self.tc.steps, initial=self.step, desc="train", unit="step",
                    disable=not (progress and main), dynamic_ncols=True)
@@ -321,6 +319,12 @@ class Trainer:
         self.world.barrier()  # every rank returns once the export exists
         return path
 
+    def _hardware(self) -> str:
+        return hardware() + (f"; {self.world.size} processes (DDP)" if self.world.distributed else "")
+
+    def _precision(self) -> str:
+        return str(self.amp_dtype or "float32").replace("torch.", "")
+
     def _closed_segments(self) -> list[dict[str, Any]]:
         """The segments so far, the running one ending at the current step."""
         out = []
@@ -347,10 +351,8 @@ class Trainer:
                 "wall_time_s": round(self.elapsed, 1),
                 "wall_time_note": "seconds in training steps; diagnostics and checkpoint "
                                   "writes excluded",
-                "hardware": joined("hardware", hardware() + (
-                    f"; {self.world.size} processes (DDP)" if self.world.distributed else "")),
-                "precision": joined("precision",
-                                    str(self.amp_dtype or "float32").replace("torch.", "")),
+                "hardware": joined("hardware", self._hardware()),
+                "precision": joined("precision", self._precision()),
                 "segments": segments}
 
     def export(self, path: Path | None = None) -> Path:
