@@ -46,6 +46,11 @@ REGISTRY: dict[str, Entry] = {
         sha256="244e2d7a56526eabf54ebc71fe803765569702864fa7ca2ee9fbfed600e6e942",
         description="autoencoder baseline (static code, same encoder and budget as cifar10), CPU-trained",
     ),
+    "cifar10-simclr": Entry(
+        file="cifar10-simclr.safetensors",
+        sha256="99660fc463822c6798d0cff95da099007816b2823380535c4c6fabcf8b141cb3",
+        description="SimCLR baseline (static code, same encoder and budget as cifar10), CPU-trained",
+    ),
 }
 DEFAULT_MODEL = "mnist"
 

@@ -38,6 +38,7 @@ OBJECTIVE = {"drl": "drl", "vdrl": "drl", "ae": "ae", "vae": "vae", "simclr": "s
 LOSS_NAMES = {"drl": "DSM, {weighting} weighting", "vdrl": "DSM, {weighting} weighting, + KL",
               "ae": "L2 reconstruction", "vae": "negative ELBO (L2 reconstruction + KL)",
               "simclr": "NT-Xent (temperature 0.5) on two augmented views"}
+METHOD_NAMES = {"drl": "DRL", "vdrl": "VDRL", "ae": "AE", "vae": "VAE", "simclr": "SimCLR"}
 
 
 def make_loss(tc: TrainConfig):
@@ -359,7 +360,7 @@ class Trainer:
         """Write the EMA weights and full metadata to out/model.safetensors."""
         path = path or self.out / MODEL_FILE
         card = {
-            "description": f"{self.tc.method.upper()} on {self.tc.dataset} "
+            "description": f"{METHOD_NAMES[self.tc.method]} on {self.tc.dataset} "
                            f"({'t-conditioned' if self.mc.t_conditioned else 'static'} encoder)",
             "preprocessing": {"resolution": self.mc.image_size, "channels": self.mc.channels,
                               "value_range": [-1, 1]},

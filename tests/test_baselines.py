@@ -36,6 +36,8 @@ def test_each_baseline_trains_exports_and_encodes(tmp_path, method):
     meta = read_header(path)
     assert meta["config"]["objective"] == method and not meta["config"]["t_conditioned"]
     assert meta["training"]["method"] == method
+    name = {"ae": "AE", "vae": "VAE", "simclr": "SimCLR"}[method]
+    assert meta["description"].startswith(f"{name} on ") and "(static encoder)" in meta["description"]
     head = {"ae": "decoder", "vae": "decoder", "simclr": "projector"}[method]
     assert set(meta["num_params"]) == {"encoder", head, "total"}
     model = load_model(path, device="cpu")
