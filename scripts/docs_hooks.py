@@ -70,9 +70,11 @@ def _model_section(name: str, model, src_uri: str, files) -> str:
     code = f"{cfg.latent_dim}-d, " + ("t-conditioned E(x0, t)" if cfg.t_conditioned else "static E(x0)")
     if cfg.probabilistic:
         code += ", probabilistic (the mean is the code)"
+    method = train.get("method", cfg.objective)
+    diffusion = method in ("drl", "vdrl") and "t_sampler" in train  # baselines draw no t
+    sampler = f", t sampler `{train['t_sampler']}`" if diffusion else ""
     rows = [
-        ("method", f"`{train.get('method', cfg.objective)}`, t sampler `{train.get('t_sampler', '-')}`, "
-                   f"loss {train.get('loss', '-')}"),
+        ("method", f"`{method}`{sampler}, loss {train.get('loss', '-')}"),
         ("code", code),
         ("networks", ", ".join(f"{k} {v:,} params" for k, v in params.items())),
         ("data", card.get("data", "-")),
@@ -115,24 +117,35 @@ def _metrics_table(metrics: dict, protocol_link: str) -> str:
         return (f"Linear probe on {dataset}: **{_pct(lin.get('accuracy'))}** "
                 f"(raw pixels, same protocol: {_pct(pix.get('accuracy'))}).")
     cols = [k for k in _METRICS if k in metrics["best"]]
-    lines = [f"Scores on {dataset} ([protocol]({protocol_link})); each at the t chosen on validation.",
+    best = metrics["best"]
+    swept = any(best[k]["t"] is not None for k in cols)
+    lines = [f"Scores on {dataset} ([protocol]({protocol_link}))"
+             + ("; each at the t chosen on validation." if swept else ".")
+             + " NMI and ARI are scores in [0, 1] (ARI can dip below 0), the rest accuracies.",
              "", "| representation | " + " | ".join(_METRICS[k] for k in cols) + " |",
              "|---" * (len(cols) + 1) + "|"]
-    best = metrics["best"]
     lines.append("| this model | " + " | ".join(  # a static code has no t to name
-        _pct(best[k]["test"]) + ("" if best[k]["t"] is None else f" (t={best[k]['t']})")
+        _score(k, best[k]["test"]) + ("" if best[k]["t"] is None else f" (t={best[k]['t']})")
         for k in cols) + " |")
     if "multi_t" in metrics:
-        lines.append("| multi-t code | " + " | ".join(_pct(metrics["multi_t"].get(k)) for k in cols)
+        lines.append("| multi-t code | " + " | ".join(_score(k, metrics["multi_t"].get(k)) for k in cols)
                      + " |")
     for key, label in (("pixels", "raw pixels"), ("random_encoder", "random encoder")):
         if key in metrics:
-            lines.append(f"| {label} | " + " | ".join(_pct(metrics[key].get(k)) for k in cols) + " |")
+            lines.append(f"| {label} | "
+                         + " | ".join(_score(k, metrics[key].get(k)) for k in cols) + " |")
     return "\n".join(lines)
 
 
 def _pct(v) -> str:
     return "-" if v is None else f"{100 * v:.2f}%"
+
+
+def _score(metric: str, v) -> str:
+    """Accuracies as percentages; NMI and ARI (agreement scores, not fractions right) as 0.xxx."""
+    if metric in ("nmi", "ari"):
+        return "-" if v is None else f"{v:.3f}"
+    return _pct(v)
 
 
 def _relative(src_uri: str, target: str) -> str:

@@ -49,6 +49,13 @@ def test_zoo_page_is_generated_from_the_registry(site):
     assert "images seen" in zoo and "recommended t" in zoo
     assert "t=None" not in zoo  # a static model's scores name no t
     assert "- (a static code: encode ignores t)" in zoo  # cifar10-ae's recommended t
+    sections = {part.rsplit("\n", 1)[-1].strip(): body  # each heading ends in a permalink mark
+                for part, body in zip(zoo.split("&para;")[:-1], zoo.split("&para;")[1:], strict=True)}
+    simclr, drl = sections["cifar10-simclr"], sections["cifar10"]
+    assert "t sampler" not in simclr and "chosen on validation" not in simclr  # no t to speak of
+    assert "t sampler uniform-t" in drl and "chosen on validation" in drl
+    # NMI and ARI are scores, not percentages: cifar10's NMI 0.1206 reads 0.121
+    assert "0.121 (t=0.5)" in drl and "12.06%" not in zoo
 
 
 def test_cli_reference_is_generated_from_click(site):
