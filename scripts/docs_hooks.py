@@ -70,8 +70,8 @@ def _model_section(name: str, model, src_uri: str, files) -> str:
     code = f"{cfg.latent_dim}-d, " + ("t-conditioned E(x0, t)" if cfg.t_conditioned else "static E(x0)")
     if cfg.probabilistic:
         code += ", probabilistic (the mean is the code)"
-    method = train.get("method", cfg.objective)
-    diffusion = method in ("drl", "vdrl") and "t_sampler" in train  # baselines draw no t
+    method = train.get("method", cfg.objective)  # DRL and VDRL share the "drl" objective
+    diffusion = cfg.objective == "drl" and "t_sampler" in train  # the baselines draw no t
     sampler = f", t sampler `{train['t_sampler']}`" if diffusion else ""
     rows = [
         ("method", f"`{method}`{sampler}, loss {train.get('loss', '-')}"),

@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -49,8 +50,8 @@ def test_zoo_page_is_generated_from_the_registry(site):
     assert "images seen" in zoo and "recommended t" in zoo
     assert "t=None" not in zoo  # a static model's scores name no t
     assert "- (a static code: encode ignores t)" in zoo  # cifar10-ae's recommended t
-    sections = {part.rsplit("\n", 1)[-1].strip(): body  # each heading ends in a permalink mark
-                for part, body in zip(zoo.split("&para;")[:-1], zoo.split("&para;")[1:], strict=True)}
+    parts = zoo.split("&para;")  # each section heading ends in a permalink mark
+    sections = {head.rsplit("\n", 1)[-1].strip(): body for head, body in pairwise(parts)}
     simclr, drl = sections["cifar10-simclr"], sections["cifar10"]
     assert "t sampler" not in simclr and "chosen on validation" not in simclr  # no t to speak of
     assert "t sampler uniform-t" in drl and "chosen on validation" in drl
