@@ -359,9 +359,11 @@ class Trainer:
     def export(self, path: Path | None = None) -> Path:
         """Write the EMA weights and full metadata to out/model.safetensors."""
         path = path or self.out / MODEL_FILE
+        encoder = "t-conditioned encoder" if self.mc.t_conditioned else "static encoder"
+        if OBJECTIVE[self.tc.method] == "drl" and self.tc.t_sampler != TrainConfig.t_sampler:
+            encoder += f", {self.tc.t_sampler} t sampler"  # e.g. cifar10-coarse's uniform-sigma
         card = {
-            "description": f"{METHOD_NAMES[self.tc.method]} on {self.tc.dataset} "
-                           f"({'t-conditioned' if self.mc.t_conditioned else 'static'} encoder)",
+            "description": f"{METHOD_NAMES[self.tc.method]} on {self.tc.dataset} ({encoder})",
             "preprocessing": {"resolution": self.mc.image_size, "channels": self.mc.channels,
                               "value_range": [-1, 1]},
             "training": {**dataclasses.asdict(self.tc),

@@ -41,6 +41,7 @@ def test_eval_writes_report_table_plots_and_card(tmp_path, data_root):
     assert report["recommended_t"] in (0.2, 0.8)
     assert out["t.md"].read_text().startswith("| representation | linear |")
     assert "| raw pixels |" in r.output and "total wall time" in r.output
+    assert f"recommended t={report['recommended_t']}: test linear-probe accuracy" in r.output
     for k in ("c.png", "e.png"):
         assert out[k].read_bytes()[:8] == PNG and out[k].stat().st_size > 10_000
 
@@ -51,6 +52,19 @@ def test_eval_writes_report_table_plots_and_card(tmp_path, data_root):
     assert card["metrics"]["linear_probe"]["dataset"].startswith("mnist")
     assert card["recommended_t"] == card["metrics"]["linear_probe"]["t"]
     assert set(card["metrics"]["linear_probe_by_t"]) == {"0.2", "0.8"}
+
+
+def test_eval_of_a_static_code_names_no_t(tmp_path, data_root):
+    model_path = tmp_path / "static.safetensors"
+    save_model(tiny_model(t_conditioned=False), model_path, CARD)
+    r = run("eval", model_path, "--dataset", "mnist", "--data-root", data_root, "--metrics",
+            "linear_probe", "--baselines", "none", "--max-train", 200, "--max-test", 100,
+            "--report", tmp_path / "r.json", "--quiet")
+    assert r.exit_code == 0, r.output
+    assert "static code (t is ignored): test linear-probe accuracy" in r.output
+    assert "recommended t=" not in r.output
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["t"] is None and "by_t" not in report["representations"]["model"]
 
 
 def test_eval_refuses_bad_arguments(tmp_path, data_root):

@@ -71,6 +71,18 @@ def test_a_run_resumed_on_another_machine_says_which_steps_ran_where(tmp_path, m
     assert budget["hardware"] == "steps 0-3: not recorded; steps 3-6: machine B"
 
 
+def test_card_description_names_method_encoder_and_a_non_default_sampler(tmp_path):
+    ds = synthetic_dataset(16)
+    static = preset("tiny", image_size=16, channels=1, latent_dim=8, t_conditioned=False)
+    for mc, tc, want in [
+            (MC, _tc(t_sampler="uniform-sigma"),
+             "DRL on synthetic (t-conditioned encoder, uniform-sigma t sampler)"),
+            (static, _tc(), "DRL on synthetic (static encoder)"),
+    ]:
+        path = Trainer(mc, tc, tmp_path / tc.t_sampler, ds).export(tmp_path / "m.safetensors")
+        assert read_header(path)["description"] == want
+
+
 def test_resume_refuses_changed_options_and_existing_runs(tmp_path):
     ds = synthetic_dataset(16)
     train(MC, _tc(steps=3), tmp_path / "r", dataset=ds, progress=False)
@@ -89,6 +101,7 @@ def test_export_carries_full_metadata_and_ema_weights(tmp_path):
     path = trainer.fit(progress=False)
     meta = read_header(path)
     assert meta["training"]["method"] == "vdrl" and meta["training"]["t_sampler"] == "uniform-t"
+    assert meta["description"] == "VDRL on synthetic (t-conditioned encoder)"
     assert meta["budget"]["steps"] == 6 and meta["budget"]["images_seen"] == 48
     assert meta["budget"]["wall_time_s"] > 0 and "cores" in meta["budget"]["hardware"]
     assert meta["data"] == "synthetic blobs" and meta["preprocessing"]["resolution"] == 16
