@@ -48,7 +48,7 @@ evaluate cifar10 "DRL coarse (uniform-sigma)" runs/cifar10-coarse/model-10000.sa
 evaluate cifar10 "VAE" runs/cifar10-vae/model-10000.safetensors "$C/vae.json" "${reuse[@]}"
 evaluate cifar10 "DRL static" runs/cifar10-static/model-10000.safetensors "$C/drl-static.json" \
     "${reuse[@]}"
-evaluate cifar10 "DRL t-conditioned, 30k steps" runs/cifar10/model-30000.safetensors \
+evaluate cifar10 "DRL t-conditioned, 30k steps" runs/cifar10-30k/model-30000.safetensors \
     "$C/drl-30k.json" "${reuse[@]}"
 table cifar10 drl drl-30k drl-static vdrl coarse ae vae simclr
 
