@@ -8,7 +8,13 @@ import copy
 import dataclasses
 import json
 import os
+import signal
+import statistics
+import threading
 import time
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +56,49 @@ def make_loss(tc: TrainConfig):
     if tc.method == "vae":
         return VAELoss(tc.kl_weight)
     return SimCLRLoss()
+
+
+class StepClock:
+    """Seconds spent in training steps, less the time the process was stopped.
+
+    A run is sometimes stopped (`kill -STOP`) to free the cores for another job and continued
+    later (`kill -CONT`). The process cannot see itself stop, only continue (SIGCONT), so the
+    step during which it continued is counted at the median of the recent steps, and the rest of
+    that step's time goes to `paused`. Slowdowns from sharing the cores are not detected.
+    """
+
+    def __init__(self, window: int = 25) -> None:
+        self.recent: deque[float] = deque(maxlen=window)
+        self.continued = False
+        self.paused = 0.0
+
+    def on_continue(self, *_: Any) -> None:
+        """The SIGCONT handler."""
+        self.continued = True
+
+    def count(self, seconds: float) -> float:
+        """The seconds to count for a step that took `seconds` of wall time."""
+        continued, self.continued = self.continued, False
+        if continued and self.recent:
+            typical = statistics.median(self.recent)
+            if seconds > typical:
+                self.paused += seconds - typical
+                return typical
+        self.recent.append(seconds)
+        return seconds
+
+    @contextmanager
+    def listening(self) -> Iterator[StepClock]:
+        """Install `on_continue` for SIGCONT while training (main thread, POSIX only)."""
+        sig = getattr(signal, "SIGCONT", None)
+        if sig is None or threading.current_thread() is not threading.main_thread():
+            yield self
+            return
+        previous = signal.signal(sig, self.on_continue)
+        try:
+            yield self
+        finally:
+            signal.signal(sig, previous)
 
 
 @dataclass(frozen=True)
@@ -156,9 +205,11 @@ class Trainer:
             self.objective = DistributedDataParallel(self.objective, device_ids=ids)
         self.batches = Batches(len(dataset), train_config.batch_size, train_config.seed)
         self.amp_dtype = resolve_precision(train_config.precision, self.device)
-        self.step, self.elapsed = 0, 0.0
+        self.step, self.elapsed, self.clock = 0, 0.0, StepClock()
+        self.paused_before = 0.0  # seconds stopped in earlier processes of a resumed run
         # one record per stretch of steps run by one process (a resumed run may move machines):
-        # {from_step, to_step, wall_time_s, hardware, precision}; the last one is the running one
+        # {from_step, to_step, wall_time_s, paused_s, hardware, precision}; the last one is the
+        # running one
         self.segments: list[dict[str, Any]] = []
         self.probe_set = ProbeSet.from_dataset(dataset, seed=train_config.seed)
 
@@ -176,6 +227,7 @@ class Trainer:
         tensors["rng.generator"] = generators[0]
         tensors.update({f"rng.generator.{r}": g for r, g in enumerate(generators) if r})
         meta = {"format": "drlkit-train-state", "step": str(self.step), "elapsed": repr(self.elapsed),
+                "paused": repr(self._paused()),
                 "world_size": str(self.world.size),
                 "segments": json.dumps(self._closed_segments()),
                 "param_groups": json.dumps(opt["param_groups"]),
@@ -213,6 +265,7 @@ class Trainer:
         rank = self.world.rank
         self.gen.set_state(t["rng.generator" if rank == 0 else f"rng.generator.{rank}"])
         self.step, self.elapsed = int(meta["step"]), float(meta["elapsed"])
+        self.paused_before = float(meta.get("paused", "0.0"))
         if "segments" in meta:
             self.segments = json.loads(meta["segments"])
         elif self.step:  # a state written before segments were recorded
@@ -291,15 +344,24 @@ class Trainer:
         if self.step < self.tc.steps:
             self.segments.append({
                 "from_step": self.step, "to_step": self.step, "wall_time_s": 0.0,
-                "hardware": self._hardware(), "precision": self._precision(),
-                "_elapsed_at_start": self.elapsed})
+                "paused_s": 0.0, "hardware": self._hardware(), "precision": self._precision(),
+                "_elapsed_at_start": self.elapsed, "_paused_at_start": self._paused()})
         bar = tqdm(total=self.tc.steps, initial=self.step, desc="train", unit="step",
                    disable=not (progress and main), dynamic_ncols=True)
+        with self.clock.listening():
+            self._loop(bar)
+        bar.close()
+        path = self.export() if main else self.out / MODEL_FILE
+        self.world.barrier()  # every rank returns once the export exists
+        return path
+
+    def _loop(self, bar) -> None:
+        main = self.world.is_main
         t_last, n_last = time.perf_counter(), 0
         while self.step < self.tc.steps:
             t0 = time.perf_counter()
             stats = self.train_step()
-            self.elapsed += time.perf_counter() - t0
+            self.elapsed += self.clock.count(time.perf_counter() - t0)
             n_last += 1
             bar.update(1)
             if self.step % 25 == 0 or self.step == self.tc.steps:
@@ -315,10 +377,6 @@ class Trainer:
                     bar.write(format_diagnostics(record))
             if self.step % self.tc.checkpoint_every == 0 or self.step == self.tc.steps:
                 self.save_state()
-        bar.close()
-        path = self.export() if main else self.out / MODEL_FILE
-        self.world.barrier()  # every rank returns once the export exists
-        return path
 
     def _hardware(self) -> str:
         return hardware() + (f"; {self.world.size} processes (DDP)" if self.world.distributed else "")
@@ -326,17 +384,32 @@ class Trainer:
     def _precision(self) -> str:
         return str(self.amp_dtype or "float32").replace("torch.", "")
 
+    def _paused(self) -> float:
+        return self.paused_before + self.clock.paused
+
     def _closed_segments(self) -> list[dict[str, Any]]:
         """The segments so far, the running one ending at the current step."""
         out = []
         for seg in self.segments:
             seg = dict(seg)
             start = seg.pop("_elapsed_at_start", None)
+            paused_start = seg.pop("_paused_at_start", None)
             if start is not None:
                 seg["to_step"], seg["wall_time_s"] = self.step, round(self.elapsed - start, 1)
+                seg["paused_s"] = round(self._paused() - paused_start, 1)
             if seg["to_step"] > seg["from_step"]:
                 out.append(seg)
         return out
+
+    @staticmethod
+    def _wall_time_note(segments: list[dict[str, Any]]) -> str:
+        note = "seconds in training steps; diagnostics and checkpoint writes excluded"
+        unrecorded = [f"{seg['from_step']}-{seg['to_step']}" for seg in segments
+                      if "paused_s" not in seg]
+        if not unrecorded:
+            return note + ", and time stopped (kill -STOP), which is paused_s"
+        return (note + "; time stopped (kill -STOP) is excluded and counted in paused_s except "
+                f"in steps {', '.join(unrecorded)}, run before drlkit recorded it")
 
     def _budget(self) -> dict[str, Any]:
         segments = self._closed_segments()
@@ -350,8 +423,8 @@ class Trainer:
 
         return {"steps": self.step, "images_seen": self.step * self.tc.batch_size,
                 "wall_time_s": round(self.elapsed, 1),
-                "wall_time_note": "seconds in training steps; diagnostics and checkpoint "
-                                  "writes excluded",
+                "wall_time_note": self._wall_time_note(segments),
+                "paused_s": round(self._paused(), 1),
                 "hardware": joined("hardware", self._hardware()),
                 "precision": joined("precision", self._precision()),
                 "segments": segments}

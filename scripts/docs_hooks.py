@@ -100,6 +100,8 @@ def _budget(budget: dict) -> str:
     parts = [f"{budget['steps']:,} steps, {budget['images_seen']:,} images seen"]
     if budget.get("wall_time_s") is not None:
         parts.append(f"{budget['wall_time_s'] / 60:.0f} min in training steps")
+    if budget.get("paused_s"):  # stopped with kill -STOP: left out of the minutes above
+        parts.append(f"{budget['paused_s'] / 60:.0f} min stopped, not counted")
     if budget.get("precision"):
         parts.append(str(budget["precision"]))
     return ", ".join(parts)

@@ -3,6 +3,7 @@ and its generated pages say what the code says."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import subprocess
@@ -57,6 +58,15 @@ def test_zoo_page_is_generated_from_the_registry(site):
     assert "t sampler uniform-t" in drl and "chosen on validation" in drl
     # NMI and ARI are scores, not percentages: cifar10's NMI 0.1206 reads 0.121
     assert "0.121 (t=0.5)" in drl and "12.06%" not in zoo
+
+
+def test_zoo_budget_line_says_how_long_a_run_was_stopped():
+    spec = importlib.util.spec_from_file_location("docs_hooks", ROOT / "scripts" / "docs_hooks.py")
+    hooks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hooks)
+    budget = {"steps": 10000, "images_seen": 640000, "wall_time_s": 3600.0, "precision": "float32"}
+    assert hooks._budget(budget) == "10,000 steps, 640,000 images seen, 60 min in training steps, float32"
+    assert "6 min stopped, not counted" in hooks._budget({**budget, "paused_s": 390.0})
 
 
 def test_cli_reference_is_generated_from_click(site):

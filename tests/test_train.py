@@ -2,6 +2,8 @@
 
 import importlib
 import json
+import os
+import signal
 
 import pytest
 import torch
@@ -14,7 +16,7 @@ from drlkit.checkpoint import load_model, read_header
 from drlkit.cli import cli
 from drlkit.config import preset
 from drlkit.diagnostics import ProbeSet, quick_probe, z_usage
-from drlkit.train import TrainConfig, Trainer, train
+from drlkit.train import StepClock, TrainConfig, Trainer, train
 
 MC = preset("tiny", image_size=16, channels=1, latent_dim=8)
 
@@ -69,6 +71,63 @@ def test_a_run_resumed_on_another_machine_says_which_steps_ran_where(tmp_path, m
     budget = read_header(train(MC, _tc(steps=6), tmp_path / "old", dataset=ds, resume=True,
                                progress=False))["budget"]
     assert budget["hardware"] == "steps 0-3: not recorded; steps 3-6: machine B"
+    assert "except in steps 0-3" in budget["wall_time_note"]
+
+
+def test_step_clock_counts_a_continued_step_at_the_median_and_the_rest_as_paused():
+    clock = StepClock()
+    clock.on_continue()  # continued before any step: nothing to compare with, counted in full
+    assert clock.count(5.0) == 5.0 and clock.paused == 0.0 and not clock.continued
+    clock.recent.clear()
+    for dt in (1.0, 2.0, 1.5):
+        assert clock.count(dt) == dt
+    clock.on_continue()
+    assert clock.count(61.5) == 1.5 and clock.paused == 60.0
+    assert clock.count(61.5) == 61.5  # a slow step without SIGCONT counts in full
+    clock.on_continue()
+    assert clock.count(1.0) == 1.0 and clock.paused == 60.0  # continued, but not slow
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGCONT"), reason="POSIX signals")
+def test_step_clock_listens_for_sigcont_only_while_training():
+    clock, before = StepClock(), signal.getsignal(signal.SIGCONT)
+    with clock.listening():
+        os.kill(os.getpid(), signal.SIGCONT)
+        for _ in range(3):  # the handler runs between bytecodes, after kill returns
+            pass
+        assert clock.continued
+    assert signal.getsignal(signal.SIGCONT) == before
+
+
+def test_time_stopped_is_kept_out_of_wall_time_and_carried_across_resume(tmp_path, monkeypatch):
+    train_mod = importlib.import_module("drlkit.train")
+    now = [0.0]  # a fake clock: each step takes 1 s, and step 3 also spends 100 s stopped
+    monkeypatch.setattr(train_mod.time, "perf_counter", lambda: now[0])
+    ds = synthetic_dataset(16)
+
+    def trainer(steps: int) -> Trainer:
+        t = Trainer(MC, _tc(steps=steps), tmp_path / "p", ds)
+        step = t.train_step
+
+        def timed_step():
+            now[0] += 1.0
+            if t.step == 2:
+                now[0] += 100.0
+                t.clock.on_continue()  # what SIGCONT does (tested above)
+            return step()
+
+        t.train_step = timed_step
+        return t
+
+    budget = read_header(trainer(6).fit(progress=False))["budget"]
+    assert budget["wall_time_s"] == 6.0 and budget["paused_s"] == 100.0
+    assert "except" not in budget["wall_time_note"] and "paused_s" in budget["wall_time_note"]
+    resumed = trainer(9)
+    resumed.load_state()
+    budget = read_header(resumed.fit(progress=False))["budget"]
+    assert budget["wall_time_s"] == 9.0 and budget["paused_s"] == 100.0
+    assert [(s["from_step"], s["wall_time_s"], s["paused_s"]) for s in budget["segments"]] == [
+        (0, 6.0, 100.0), (6, 3.0, 0.0)]
 
 
 def test_card_description_names_method_encoder_and_a_non_default_sampler(tmp_path):
