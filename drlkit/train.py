@@ -403,13 +403,14 @@ class Trainer:
 
     @staticmethod
     def _wall_time_note(segments: list[dict[str, Any]]) -> str:
-        note = "seconds in training steps; diagnostics and checkpoint writes excluded"
         unrecorded = [f"{seg['from_step']}-{seg['to_step']}" for seg in segments
                       if "paused_s" not in seg]
         if not unrecorded:
-            return note + ", and time stopped (kill -STOP), which is paused_s"
-        return (note + "; time stopped (kill -STOP) is excluded and counted in paused_s except "
-                f"in steps {', '.join(unrecorded)}, run before drlkit recorded it")
+            return ("seconds in training steps; diagnostics, checkpoint writes and time stopped "
+                    "(kill -STOP; given as paused_s) excluded")
+        return ("seconds in training steps; diagnostics and checkpoint writes excluded; time "
+                "stopped (kill -STOP) is excluded and given as paused_s, except in steps "
+                f"{', '.join(unrecorded)}, run before drlkit recorded it")
 
     def _budget(self) -> dict[str, Any]:
         segments = self._closed_segments()
