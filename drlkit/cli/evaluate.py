@@ -134,21 +134,20 @@ def evaluate(model_name, dataset, t_value, metrics, baselines, pixels_from, repo
            "model_card": {k: model.card.get(k) for k in ("description", "data", "budget")}}
     _write_outputs(out, report, table, plot, f"{model_name} on {dataset}")
     rec = out["recommended_t"]
-    at = f"t={rec}" if model.config.t_conditioned else "static code, no t"
+    which = f"recommended t={rec}" if model.config.t_conditioned else "static code (t is ignored)"
     if plot_embedding:
         from drlkit.plots import plot_embedding as plot_emb
 
         z = model.encode(test_ds.images, t=rec, batch_size=batch_size, progress=not quiet)
         try:
             plot_emb(z, test_ds.labels, plot_embedding, embedding, test_ds.classes, seed=seed,
-                     title=f"{model_name}: {dataset} test codes ({at}, {embedding.upper()})")
+                     title=f"{model_name}: {dataset} test codes ({which}, {embedding.upper()})")
         except ImportError as e:
             raise click.ClickException(f"--plot-embedding: {e}") from None
         click.echo(f"wrote {plot_embedding}")
     lin = out["representations"]["model"]["best"].get("linear")
     if lin:
-        what = f"recommended t={rec}" if model.config.t_conditioned else "static code (t is ignored)"
-        click.echo(f"{what}: test linear-probe accuracy {lin['test']:.4f}")
+        click.echo(f"{which}: test linear-probe accuracy {lin['test']:.4f}")
     click.echo(f"total wall time {out['total_wall_time_s']} s")
     if write_card:
         from drlkit.checkpoint import update_card
