@@ -71,6 +71,8 @@ def main() -> None:
                     help="Untimed steps first (torch.compile compiles in these).")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--data-root", default=None)
+    ap.add_argument("--cifar-copy", default="png", choices=["png", "jpeg", "python"],
+                    help="Which CIFAR-10 copy to read (the GPU machine gets the JPEG copy).")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     variants = (args.variants or (CUDA_VARIANTS if args.device.startswith("cuda")
@@ -81,7 +83,7 @@ def main() -> None:
     print(f"{'dataset':<10}{'variant':<22}{'img/s':>8}{'s/step':>9}{'vs fp32':>9}{'warm-up s':>11}")
     rows = []
     for dataset in args.datasets.split(","):
-        ds = load_dataset(dataset, "train", args.data_root)
+        ds = load_dataset(dataset, "train", args.data_root, args.cifar_copy)
         base = None
         for variant in variants:
             try:

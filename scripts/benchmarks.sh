@@ -17,7 +17,7 @@ evaluate() {  # evaluate DATASET LABEL FILE REPORT [eval options...]
   mkdir -p "$(dirname "$report")" runs
   echo "$(date -u +%FT%TZ) evaluating $label ($file)"
   python -m drlkit eval "$file" --dataset "$dataset" --data-root "$DATA" --label "$label" \
-      --report "$report" --write-card --quiet "$@" > "runs/eval-$dataset-$(basename "$report" .json).out"
+      --report "$report" --write-card --quiet "$@" > "runs/eval-$(basename "$(dirname "$report")")-$(basename "$report" .json).out"
 }
 
 table() {  # table DATASET NAME...: join the reports that exist
@@ -51,6 +51,20 @@ evaluate cifar10 "DRL static" runs/cifar10-static/model-10000.safetensors "$C/dr
 evaluate cifar10 "DRL t-conditioned, 30k steps" runs/cifar10-30k/model-30000.safetensors \
     "$C/drl-30k.json" "${reuse[@]}"
 table cifar10 drl drl-30k drl-static vdrl coarse ae vae simclr
+
+# The CIFAR-10 family trained side by side on one H200 to an equal budget (scripts/gpu_zoo.py:
+# 1,500 steps x 256 = 384k images each, on the lossy JPEG copy); each was copied from the call's
+# output folder to runs/gpu-h200/NAME.safetensors. Evaluated like the others, on the lossless test set.
+G=docs/benchmarks/cifar10-gpu
+evaluate cifar10 "DRL static" runs/gpu-h200/cifar10-static.safetensors "$G/drl-static.json" "${reuse[@]}"
+evaluate cifar10 "VAE" runs/gpu-h200/cifar10-vae.safetensors "$G/vae.json" "${reuse[@]}"
+evaluate cifar10 "DRL t-conditioned" runs/gpu-h200/cifar10.safetensors "$G/drl.json" "${reuse[@]}"
+evaluate cifar10 "VDRL" runs/gpu-h200/cifar10-vdrl.safetensors "$G/vdrl.json" "${reuse[@]}"
+evaluate cifar10 "AE" runs/gpu-h200/cifar10-ae.safetensors "$G/ae.json" "${reuse[@]}"
+evaluate cifar10 "SimCLR" runs/gpu-h200/cifar10-simclr.safetensors "$G/simclr.json" "${reuse[@]}"
+evaluate cifar10 "DRL coarse (uniform-sigma)" runs/gpu-h200/cifar10-coarse.safetensors \
+    "$G/coarse.json" "${reuse[@]}"
+table cifar10-gpu drl drl-static vdrl coarse ae vae simclr
 
 # Fashion-MNIST and the 2-D MNIST code: DRL against raw pixels and a random encoder.
 evaluate fashion-mnist "DRL t-conditioned" runs/fashion-mnist/model-10000.safetensors \

@@ -112,3 +112,21 @@ def test_bf16_codes_of_the_shipped_model_stay_within_tolerance_of_fp32(data_root
 def test_unusable_precisions_are_value_errors(model, images, precision, match):
     with pytest.raises(ValueError, match=match):
         model.encode(images, t=0.5, precision=precision)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("name", ["cifar10", "mnist"])
+def test_cuda_codes_match_cpu(name):
+    """The shipped models on the bundled example images, fp32, several t: the codes computed on
+    the GPU are the CPU's up to float rounding (on an H200: at most 1.6e-4, docs/performance.md)."""
+    from pathlib import Path
+
+    import drlkit
+
+    files = sorted(str(p) for p in (Path(__file__).parent.parent / "examples" / "images").glob("*.png"))
+    ts = [0.1, 0.5, 0.9]
+    assert files
+    cpu = drlkit.load(name, device="cpu").encode(files, t=ts)
+    cuda = drlkit.load(name, device="cuda").encode(files, t=ts)
+    assert cuda.shape == cpu.shape == (len(files), 3, 128) and np.isfinite(cuda).all()
+    np.testing.assert_allclose(cuda, cpu, atol=1e-3)
