@@ -111,7 +111,8 @@ def main() -> None:
         console = open(runs_dir / f"{name}.out", "w")
         procs[name] = subprocess.Popen(command(name, runs_dir / name, TARGET), stdout=console,
                                        stderr=subprocess.STDOUT, env=env)
-    log(f"started {', '.join(names)} (batch {batch}); stop at {time.strftime('%H:%M:%S', time.localtime(stop_at))}")
+    stop_clock = time.strftime("%H:%M:%S", time.localtime(stop_at))
+    log(f"started {', '.join(names)} (batch {batch}); stop at {stop_clock}")
 
     kept: dict[str, list[int]] = {n: [] for n in names}  # checkpoint steps kept per run
     stopped: set[str] = set()
@@ -150,7 +151,7 @@ def main() -> None:
         else:
             log(f"{name} exited early with {p.returncode}: see {name}.out")
     common = min((kept[n][-1] for n in names if kept[n]), default=0)
-    log(f"killed at the stop time; checkpoints: "
+    log("killed at the stop time; checkpoints: "
         + ", ".join(f"{n} {kept[n][-1] if kept[n] else 'none'}" for n in names)
         + f"; exporting every run at step {common}")
     if not common:
