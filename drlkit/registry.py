@@ -51,6 +51,16 @@ REGISTRY: dict[str, Entry] = {
         sha256="99660fc463822c6798d0cff95da099007816b2823380535c4c6fabcf8b141cb3",
         description="SimCLR baseline (static code, same encoder and budget as cifar10), CPU-trained",
     ),
+    "cifar10-vdrl": Entry(
+        file="cifar10-vdrl.safetensors",
+        sha256="2914e0df6f91ce839a0d4d3f7481c06aaf742154534e52ec53a5acaf26d74df9",
+        description="VDRL (probabilistic t-conditioned code), CIFAR-10 JPEG copy, GPU-trained 384k images",
+    ),
+    "cifar10-coarse": Entry(
+        file="cifar10-coarse.safetensors",
+        sha256="67ba1e4d82cdd523c94117c2d4046e6d53cc991720baa5ee3f2309619c145e46",
+        description="t-conditioned DRL, uniform-sigma sampler, CIFAR-10 JPEG copy, GPU-trained 384k images",
+    ),
 }
 DEFAULT_MODEL = "mnist"
 

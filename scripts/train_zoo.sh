@@ -38,12 +38,13 @@ run cifar10 10000 --dataset cifar10 --method drl --t-conditioned --t-sampler uni
 # results are in docs/level-of-detail/)
 # the 2-D-latent MNIST model for pictures (latent grids)
 run mnist-2d 5000 --dataset mnist --method drl --t-conditioned --t-sampler uniform-t --latent-dim 2
+# Fashion-MNIST before the CIFAR-10 variants below, which already have GPU-trained checkpoints
+run fashion-mnist 10000 --dataset fashion-mnist --method drl --t-conditioned --t-sampler uniform-t
 # the baselines and variants, same architecture, data and budget as cifar10 at 10k steps
 run cifar10-ae 10000 --dataset cifar10 --method ae
 run cifar10-simclr 10000 --dataset cifar10 --method simclr
 run cifar10-vdrl 10000 --dataset cifar10 --method vdrl --t-conditioned --t-sampler uniform-t
 run cifar10-coarse 10000 --dataset cifar10 --method drl --t-conditioned --t-sampler uniform-sigma
-run fashion-mnist 10000 --dataset fashion-mnist --method drl --t-conditioned --t-sampler uniform-t
 run cifar10-vae 10000 --dataset cifar10 --method vae
 run cifar10-static 10000 --dataset cifar10 --method drl --static --t-sampler uniform-t
 # a longer run of the shipped default, if time allows. The 10k run's training state was not kept
