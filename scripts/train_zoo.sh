@@ -40,6 +40,10 @@ run cifar10 10000 --dataset cifar10 --method drl --t-conditioned --t-sampler uni
 run mnist-2d 5000 --dataset mnist --method drl --t-conditioned --t-sampler uniform-t --latent-dim 2
 # Fashion-MNIST before the CIFAR-10 variants below, which already have GPU-trained checkpoints
 run fashion-mnist 10000 --dataset fashion-mnist --method drl --t-conditioned --t-sampler uniform-t
+# its baselines: the same encoder, data and budget
+run fashion-mnist-ae 10000 --dataset fashion-mnist --method ae
+run fashion-mnist-vae 10000 --dataset fashion-mnist --method vae
+run fashion-mnist-simclr 10000 --dataset fashion-mnist --method simclr
 # the baselines and variants, same architecture, data and budget as cifar10 at 10k steps
 run cifar10-ae 10000 --dataset cifar10 --method ae
 run cifar10-simclr 10000 --dataset cifar10 --method simclr
