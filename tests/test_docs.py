@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from drlkit.checkpoint import read_header
 from drlkit.cli import cli
 from drlkit.registry import REGISTRY
 
@@ -58,6 +59,21 @@ def test_zoo_page_is_generated_from_the_registry(site):
     assert "t sampler uniform-t" in drl and "chosen on validation" in drl
     # NMI and ARI are scores, not percentages: cifar10's NMI 0.1206 reads 0.121
     assert "0.121 (t=0.5)" in drl and "12.06%" not in zoo
+
+
+def test_every_shipped_model_has_a_page_that_matches_its_card():
+    # a retrained checkpoint must come with its page: budget, recommended t and probe as the card
+    pages = {p.stem for p in (ROOT / "docs" / "models").glob("*.md")} - {"index"}
+    assert pages == set(REGISTRY)
+    for name, entry in REGISTRY.items():
+        page = (ROOT / "docs" / "models" / f"{name}.md").read_text()
+        card = read_header(ROOT / "checkpoints" / entry.file)
+        rows = {m.group(1): m.group(2) for m in re.finditer(r"^\| ([a-z ]+) \| (.*) \|$", page, re.M)}
+        assert f"{card['budget']['images_seen']:,} images seen" in rows["budget"], name
+        t = str(card["recommended_t"]) if card["config"]["t_conditioned"] else "none"
+        assert rows["recommended t"].startswith(t), name
+        acc = card["metrics"]["linear_probe"]["accuracy"]
+        assert f"{100 * acc:.2f}%" in page or f"{acc:.4f}" in page, (name, acc)
 
 
 def test_zoo_budget_line_says_how_long_a_run_was_stopped():
