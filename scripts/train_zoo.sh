@@ -44,6 +44,10 @@ run fashion-mnist 10000 --dataset fashion-mnist --method drl --t-conditioned --t
 run fashion-mnist-ae 10000 --dataset fashion-mnist --method ae
 run fashion-mnist-vae 10000 --dataset fashion-mnist --method vae
 run fashion-mnist-simclr 10000 --dataset fashion-mnist --method simclr
+# the same baselines on MNIST, against the shipped `mnist`
+run mnist-ae 10000 --dataset mnist --method ae
+run mnist-vae 10000 --dataset mnist --method vae
+run mnist-simclr 10000 --dataset mnist --method simclr
 # the baselines and variants, same architecture, data and budget as cifar10 at 10k steps
 run cifar10-ae 10000 --dataset cifar10 --method ae
 run cifar10-simclr 10000 --dataset cifar10 --method simclr
