@@ -33,8 +33,13 @@ REGISTRY: dict[str, Entry] = {
     ),
     "cifar10": Entry(
         file="cifar10.safetensors",
+        sha256="5f082f27c2cb3c654d1008e9e55f4c09aa26730db259313fac3142b9a80848f7",
+        description="t-conditioned DRL, small preset, CIFAR-10 JPEG copy, GPU-trained 1.66M images",
+    ),
+    "cifar10-cpu": Entry(
+        file="cifar10-cpu.safetensors",
         sha256="0f813f295545b577142fb3e9663ccccf86498f291158d136986c6907264da134",
-        description="t-conditioned DRL, small preset, CIFAR-10 train (lossless), CPU-trained 10k steps",
+        description="t-conditioned DRL, small preset, CIFAR-10 train (lossless), CPU-trained 640k images",
     ),
     "mnist-2d": Entry(
         file="mnist-2d.safetensors",
@@ -44,12 +49,12 @@ REGISTRY: dict[str, Entry] = {
     "cifar10-ae": Entry(
         file="cifar10-ae.safetensors",
         sha256="244e2d7a56526eabf54ebc71fe803765569702864fa7ca2ee9fbfed600e6e942",
-        description="autoencoder baseline (static code, same encoder and budget as cifar10), CPU-trained",
+        description="autoencoder baseline (static code, same encoder and budget as cifar10-cpu), CPU-trained",
     ),
     "cifar10-simclr": Entry(
         file="cifar10-simclr.safetensors",
         sha256="99660fc463822c6798d0cff95da099007816b2823380535c4c6fabcf8b141cb3",
-        description="SimCLR baseline (static code, same encoder and budget as cifar10), CPU-trained",
+        description="SimCLR baseline (static code, same encoder and budget as cifar10-cpu), CPU-trained",
     ),
     "cifar10-vdrl": Entry(
         file="cifar10-vdrl.safetensors",

@@ -68,6 +68,15 @@ evaluate cifar10 "DRL coarse (uniform-sigma)" runs/gpu-h200/cifar10-coarse.safet
     "$G/coarse.json" "${reuse[@]}"
 table cifar10-gpu drl drl-static vdrl coarse ae vae simclr
 
+# The t-conditioned DRL run trained alone on one H200 for 8 minutes (scripts/gpu_zoo.py --only cifar10
+# --threads 8: 6,500 steps x 256 = 1.66M images, on the JPEG copy), copied from the call's output
+# folder to runs/gpu-h200-long/cifar10.safetensors: the shipped `cifar10`. It gets the t-sweep plot
+# too. Its random-encoder baseline is the one in $C/drl.json: same architecture, seed and protocol.
+evaluate cifar10 "DRL t-conditioned, 1.66M images (H200)" runs/gpu-h200-long/cifar10.safetensors \
+    docs/benchmarks/cifar10-gpu-long/drl.json "${reuse[@]}" --plot docs/benchmarks/cifar10-gpu-long_t_curve.png
+# beside the CPU comparison's DRL, AE and SimCLR, which saw 640k images (the budget columns say so)
+table cifar10-gpu-long drl "$C/drl.json" "$C/ae.json" "$C/simclr.json"
+
 # Fashion-MNIST: DRL against raw pixels, a random encoder and the AE, VAE and SimCLR baselines
 # (which reuse the DRL report's raw-pixel scores).
 F=docs/benchmarks/fashion-mnist
