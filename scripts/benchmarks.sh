@@ -73,7 +73,8 @@ table cifar10-gpu drl drl-static vdrl coarse ae vae simclr
 # folder to runs/gpu-h200-long/cifar10.safetensors: the shipped `cifar10`. It gets the t-sweep plot
 # too. Its random-encoder baseline is the one in $C/drl.json: same architecture, seed and protocol.
 evaluate cifar10 "DRL t-conditioned, 1.66M images (H200)" runs/gpu-h200-long/cifar10.safetensors \
-    docs/benchmarks/cifar10-gpu-long/drl.json "${reuse[@]}" --plot docs/benchmarks/cifar10-gpu-long_t_curve.png
+    docs/benchmarks/cifar10-gpu-long/drl.json "${reuse[@]}" \
+    --plot docs/benchmarks/cifar10-gpu-long_t_curve.png
 # beside the CPU comparison's DRL, AE and SimCLR, which saw 640k images (the budget columns say so)
 table cifar10-gpu-long drl "$C/drl.json" "$C/ae.json" "$C/simclr.json"
 
