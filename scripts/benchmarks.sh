@@ -81,12 +81,12 @@ table cifar10-gpu-long drl "$C/drl.json" "$C/ae.json" "$C/simclr.json"
 # Fashion-MNIST: DRL against raw pixels, a random encoder and the AE, VAE and SimCLR baselines
 # (which reuse the DRL report's raw-pixel scores).
 F=docs/benchmarks/fashion-mnist
-evaluate fashion-mnist "DRL t-conditioned" runs/fashion-mnist/model-10000.safetensors "$F/drl.json" \
+evaluate fashion-mnist "DRL t-conditioned" runs/fashion-mnist/model-2000.safetensors "$F/drl.json" \
     --plot docs/benchmarks/fashion-mnist_t_curve.png
 reuse_f=(--baselines pixels --pixels-from "$F/drl.json")
-evaluate fashion-mnist "AE" runs/fashion-mnist-ae/model-10000.safetensors "$F/ae.json" "${reuse_f[@]}"
-evaluate fashion-mnist "VAE" runs/fashion-mnist-vae/model-10000.safetensors "$F/vae.json" "${reuse_f[@]}"
-evaluate fashion-mnist "SimCLR" runs/fashion-mnist-simclr/model-10000.safetensors "$F/simclr.json" \
+evaluate fashion-mnist "AE" runs/fashion-mnist-ae/model-2000.safetensors "$F/ae.json" "${reuse_f[@]}"
+evaluate fashion-mnist "VAE" runs/fashion-mnist-vae/model-2000.safetensors "$F/vae.json" "${reuse_f[@]}"
+evaluate fashion-mnist "SimCLR" runs/fashion-mnist-simclr/model-2000.safetensors "$F/simclr.json" \
     "${reuse_f[@]}"
 table fashion-mnist drl ae vae simclr
 # MNIST: the shipped `mnist` (its report, docs/evaluation/mnist.json, has the raw-pixel and random
