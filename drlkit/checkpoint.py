@@ -60,6 +60,13 @@ def tensors_digest(tensors: dict[str, torch.Tensor]) -> str:
     return h.hexdigest()
 
 
+def encoder_digest(model: DRLModel) -> str:
+    """sha256 of what `encode` computes with: the config and the encoder's tensors. The card and
+    the second network (score net, decoder, projector) change no code, so they are left out."""
+    config = json.dumps(model.config.to_dict(), sort_keys=True).encode()
+    return hashlib.sha256(config + tensors_digest(model.encoder.state_dict()).encode()).hexdigest()
+
+
 def save_model(model: DRLModel, path: str | os.PathLike, card: dict[str, Any],
                dtype: torch.dtype = torch.float32) -> None:
     """Export `model`'s weights and `card` (which must hold every key in CARD_KEYS but num_params)."""

@@ -142,10 +142,21 @@ def _model_rep(model, train, test, ts, names, seed, metric_kwargs, batch_size, p
 BASELINES = ("pixels", "random")
 
 
+def _earlier_rep(earlier: dict | None, name: str, digest: str | None, grid) -> dict | None:
+    """`name`'s representation in an earlier report, if it was computed from the same encoder
+    (`digest`; None for raw pixels) over the same t grid; else None."""
+    if earlier is None or name not in earlier.get("representations", {}):
+        return None
+    if digest is not None and (earlier.get("encoder_sha256", {}).get(name) != digest
+                               or earlier.get("t") != grid):
+        return None
+    return earlier["representations"][name]
+
+
 def evaluate_model(model, train, test, ts: Sequence[float], metrics: Sequence[str] | None = None,
                    baselines: Sequence[str] = BASELINES, seed: int = 0,
                    metric_kwargs: dict[str, dict] | None = None, batch_size: int | None = None,
-                   progress: bool = False) -> dict:
+                   progress: bool = False, reuse: dict | None = None) -> dict:
     """The full report: the model's t-sweep (or its single code if static), and the baselines
     under the same protocol: raw pixels, and a random encoder of the same architecture.
 
@@ -153,12 +164,20 @@ def evaluate_model(model, train, test, ts: Sequence[float], metrics: Sequence[st
         model: the `DRLModel` to evaluate.
         train: a labelled `drlkit.data.ImageDataset`; every metric is fit on it.
         test: a labelled `drlkit.data.ImageDataset`; only scored.
+        reuse: an earlier report on the same data, splits, seed and metrics (the caller checks
+            those). Its representations are taken instead of recomputed where they match: the
+            model and the random encoder when their `encoder_sha256` and t grid are this
+            evaluation's, raw pixels always. Their names are listed under "reused".
 
     Returns:
         {"representations": {"model": ..., "random_encoder": ..., "pixels": ...},
         "recommended_t": the t with the best validation linear-probe accuracy (if swept),
-        "wall_time_s": {representation: seconds}}.
+        "wall_time_s": {representation: seconds}, "encoder_sha256": {"model": ...,
+        "random_encoder": ...}: `drlkit.checkpoint.encoder_digest` of each encoder, so a later
+        evaluation can tell whether it may reuse a representation}.
     """
+    from drlkit.checkpoint import encoder_digest
+
     names = parse_metrics(metrics)
     bad = [b for b in baselines if b not in BASELINES]
     if bad:
@@ -166,22 +185,34 @@ def evaluate_model(model, train, test, ts: Sequence[float], metrics: Sequence[st
     if train.labels is None or test.labels is None:
         raise ValueError("evaluation needs labelled train and test data")
     ts = [float(t) for t in ts]
-    reps, times = {}, {}
+    grid = ts if model.config.t_conditioned else None
+    reps, times, digests, reused = {}, {}, {}, []
     jobs = [("model", model)] + ([("random_encoder", None)] if "random" in baselines else [])
     for name, m in jobs:
         start = time.perf_counter()
         m = m if m is not None else random_encoder(model, seed)
+        digests[name] = encoder_digest(m)
+        earlier = _earlier_rep(reuse, name, digests[name], grid)
+        if earlier is not None:
+            reps[name], times[name] = earlier, reuse["wall_time_s"].get(name)
+            reused.append(name)
+            continue
         reps[name] = _model_rep(m, train, test, ts, names, seed, metric_kwargs, batch_size,
                                 progress, desc=name)
         times[name] = round(time.perf_counter() - start, 1)
-    if "pixels" in baselines:
+    earlier = _earlier_rep(reuse, "pixels", None, grid) if "pixels" in baselines else None
+    if earlier is not None:
+        reps["pixels"], times["pixels"] = earlier, reuse["wall_time_s"].get("pixels")
+        reused.append("pixels")
+    elif "pixels" in baselines:
         start = time.perf_counter()
         reps["pixels"] = evaluate_code(pixel_features(train.images), train.labels,
                                        pixel_features(test.images), test.labels, names, seed,
                                        metric_kwargs, progress, "pixels")
         times["pixels"] = round(time.perf_counter() - start, 1)
-    out: dict[str, Any] = {"t": ts if model.config.t_conditioned else None, "metrics": names,
-                           "representations": reps, "wall_time_s": times}
+    out: dict[str, Any] = {"t": grid, "metrics": names,
+                           "representations": reps, "wall_time_s": times,
+                           "encoder_sha256": digests, "reused": reused}
     lin = reps["model"]["best"].get("linear")
     out["recommended_t"] = lin["t"] if lin and lin["t"] is not None else model.recommended_t
     return out

@@ -180,17 +180,12 @@ def _atomic_write(path: Path, write: Callable) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _model_digest(model: DRLModel) -> str:
-    from drlkit.checkpoint import tensors_digest
-
-    config = json.dumps(model.config.to_dict(), sort_keys=True).encode()
-    return hashlib.sha256(config + tensors_digest(model.encoder.state_dict()).encode()).hexdigest()
-
-
 def _manifest(model: DRLModel, paths: Sequence[Path], ts: list[float], single: bool,
               batch_size: int, precision: str) -> dict:
+    from drlkit.checkpoint import encoder_digest
+
     names = hashlib.sha256(b"\0".join(os.fsencode(p) for p in paths)).hexdigest()
-    return {"format": PARTIAL_FORMAT, "model_sha256": _model_digest(model), "t": ts,
+    return {"format": PARTIAL_FORMAT, "model_sha256": encoder_digest(model), "t": ts,
             "single_t": single, "batch_size": batch_size, "precision": precision,
             "n_files": len(paths),
             "file_list_sha256": names}

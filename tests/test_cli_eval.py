@@ -10,7 +10,7 @@ from conftest import tiny_model
 from PIL import Image
 from test_cli import CARD
 
-from drlkit.checkpoint import read_header, save_model
+from drlkit.checkpoint import read_header, save_model, update_card
 from drlkit.cli import cli
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -213,3 +213,46 @@ def test_eval_reuses_the_pixel_baseline_of_a_comparable_report(tmp_path, data_ro
     assert run(*base, "--baselines", "none", "--report", no_pixels).exit_code == 0
     r = run(*base, "--pixels-from", no_pixels)
     assert r.exit_code == 2 and "raw-pixel baseline" in r.output
+
+
+def test_eval_reuse_adds_a_baseline_without_recomputing_the_model(tmp_path, data_root):
+    model_path, other_path = tmp_path / "tiny.safetensors", tmp_path / "other.safetensors"
+    save_model(tiny_model(seed=1), model_path, CARD)  # seed 0 would be the random encoder itself
+    save_model(tiny_model(seed=2), other_path, CARD)
+    base = ["--dataset", "mnist", "--data-root", data_root, "--metrics", "linear_probe",
+            "--max-train", 200, "--max-test", 100, "--quiet"]
+    first, second = tmp_path / "first.json", tmp_path / "second.json"
+    assert run("eval", model_path, *base, "--t", "0.5", "--baselines", "pixels",
+               "--report", first).exit_code == 0
+    earlier = json.loads(first.read_text())
+    assert set(earlier["encoder_sha256"]) == {"model"} and earlier["reused"] == []
+
+    # a new card changes no code: the model's scores are still taken from the earlier report
+    update_card(model_path, description="a new card", recommended_t=0.5)
+    r = run("eval", model_path, *base, "--t", "0.5", "--reuse", first, "--report", second)
+    assert r.exit_code == 0, r.output
+    assert f"reused from {first}: model, pixels" in r.output
+    report = json.loads(second.read_text())
+    assert report["reused"] == ["model", "pixels"] and report["reused_from"] == str(first)
+    for name in ("model", "pixels"):
+        assert report["representations"][name] == earlier["representations"][name]
+        assert report["wall_time_s"][name] == earlier["wall_time_s"][name]
+    assert "random_encoder" in report["representations"]  # computed now
+    assert report["encoder_sha256"]["model"] == earlier["encoder_sha256"]["model"]
+    assert report["encoder_sha256"]["random_encoder"] != report["encoder_sha256"]["model"]
+
+    # the random encoder depends on the architecture and seed only: another model reuses it
+    r = run("eval", other_path, *base, "--t", "0.5", "--reuse", second, "--report", first)
+    assert r.exit_code == 0, r.output
+    report = json.loads(first.read_text())
+    assert report["reused"] == ["random_encoder", "pixels"]
+    assert report["encoder_sha256"]["model"] != earlier["encoder_sha256"]["model"]
+    # another t grid: the model is recomputed
+    r = run("eval", model_path, *base, "--t", "0.3", "--baselines", "pixels", "--reuse", second)
+    assert r.exit_code == 0 and f"reused from {second}: pixels" in r.output
+
+    r = run("eval", model_path, *base, "--t", "0.5", "--seed", "1", "--reuse", second)
+    assert r.exit_code == 2 and "--reuse" in r.output and "seed 0" in r.output
+    (tmp_path / "x.json").write_text("{}")
+    r = run("eval", model_path, *base, "--reuse", tmp_path / "x.json")
+    assert r.exit_code == 2 and "is not a `drlkit eval` report" in r.output

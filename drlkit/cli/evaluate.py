@@ -52,6 +52,11 @@ METRICS_HELP = ("Comma-separated: linear_probe, knn_probe, cluster, few_label, s
               help="Take the raw-pixel baseline from this earlier report (same dataset, splits, "
                    "seed and metrics) instead of recomputing it: pixels do not depend on the "
                    "model.")
+@click.option("--reuse", "reuse_from", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Take what this earlier report of the same data, seed and metrics already "
+                   "holds instead of recomputing it: the model's and the random encoder's scores "
+                   "where the encoder weights and t grid match, raw pixels always. Adds a "
+                   "baseline to a report without re-running the model.")
 @click.option("--report", type=click.Path(dir_okay=False), default=None, help="Write JSON here.")
 @click.option("--table", type=click.Path(dir_okay=False), default=None,
               help="Write the markdown tables here.")
@@ -79,7 +84,8 @@ METRICS_HELP = ("Comma-separated: linear_probe, knn_probe, cluster, few_label, s
               help="Images per encoder forward pass [default: 64 on CPU, 512 on CUDA].")
 @click.option("--device", default=None, help="cpu, cuda, ... [default: cuda if available].")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def evaluate(model_name, dataset, t_value, metrics, baselines, pixels_from, report, table, plot,
+def evaluate(model_name, dataset, t_value, metrics, baselines, pixels_from, reuse_from, report,
+             table, plot,
              plot_embedding, embedding, max_train, max_test, seed, label, write_card, data_root,
              batch_size, device, quiet) -> None:
     """Evaluate MODEL's codes downstream: every metric over a t grid, with baselines.
@@ -115,18 +121,26 @@ def evaluate(model_name, dataset, t_value, metrics, baselines, pixels_from, repo
     if pixels_from and "pixels" not in base:
         raise click.BadParameter("is for the raw-pixel baseline: add pixels to --baselines",
                                  param_hint="--pixels-from")
-    reused = _reused_pixels(pixels_from, dataset, train_ds.source, test_ds.source, seed, names)
-    if reused:
+    ours = {"dataset": dataset, "train": train_ds.source, "test": test_ds.source, "seed": seed}
+    reused = None
+    if pixels_from:
+        pixels = _earlier_report(pixels_from, "--pixels-from", ours, names, "pixels")
+        reused = pixels["representations"]["pixels"], pixels["wall_time_s"].get("pixels")
         base = [b for b in base if b != "pixels"]
+    earlier = _earlier_report(reuse_from, "--reuse", ours, names) if reuse_from else None
     start = time.perf_counter()
     try:
         result = evaluate_model(model, train_ds, test_ds, ts, names, base, seed=seed,
-                                batch_size=batch_size, progress=not quiet)
+                                batch_size=batch_size, progress=not quiet, reuse=earlier)
     except ValueError as e:
         raise click.ClickException(str(e)) from None
     if reused:
         result["representations"]["pixels"], result["wall_time_s"]["pixels"] = reused
         result["pixels_from"] = pixels_from
+    if reuse_from:
+        result["reused_from"] = reuse_from
+        click.echo(f"reused from {reuse_from}: {', '.join(result['reused']) or 'nothing'}"
+                   " (the rest was computed)", err=True)
     out = {"model": label or model_name, "file": model_name, "dataset": dataset, "train": train_ds.source,
            "test": test_ds.source, "protocol": "docs/evaluation.md", "seed": seed, **result,
            "total_wall_time_s": round(time.perf_counter() - start, 1),
@@ -156,25 +170,26 @@ def evaluate(model_name, dataset, t_value, metrics, baselines, pixels_from, repo
         click.echo(f"updated the card of {model_name}")
 
 
-def _reused_pixels(path, dataset: str, train: str, test: str, seed: int, names: list[str]):
-    """(pixels representation, its wall time) from an earlier report, checked to be comparable."""
-    if path is None:
-        return None
+def _earlier_report(path, option: str, ours: dict, names: list[str], need: str | None = None
+                    ) -> dict:
+    """An earlier `drlkit eval` report, checked to be comparable: same dataset, splits, seed and
+    metrics (and holding the `need` representation, if given)."""
+    what = "a `drlkit eval` report" + (" with a raw-pixel baseline" if need == "pixels" else "")
     try:
         earlier = json.loads(Path(path).read_text())
-        pixels = earlier["representations"]["pixels"]
+        if not isinstance(earlier["representations"], dict) or (
+                need is not None and need not in earlier["representations"]):
+            raise KeyError(need)
     except (OSError, ValueError, KeyError, TypeError):
-        raise click.BadParameter(f"{path} is not a `drlkit eval` report with a raw-pixel baseline",
-                                 param_hint="--pixels-from") from None
-    ours = {"dataset": dataset, "train": train, "test": test, "seed": seed}
+        raise click.BadParameter(f"{path} is not {what}", param_hint=option) from None
     for key, value in ours.items():
         if earlier.get(key) != value:
             raise click.BadParameter(f"{path} has {key} {earlier.get(key)!r}, this evaluation "
-                                     f"{value!r}", param_hint="--pixels-from")
+                                     f"{value!r}", param_hint=option)
     if set(names) != set(earlier.get("metrics", [])):
         raise click.BadParameter(f"{path} has metrics {earlier.get('metrics')}, this evaluation "
-                                 f"{names}", param_hint="--pixels-from")
-    return pixels, earlier["wall_time_s"].get("pixels")
+                                 f"{names}", param_hint=option)
+    return earlier
 
 
 def _hardware(model) -> str:
