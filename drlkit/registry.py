@@ -41,6 +41,11 @@ REGISTRY: dict[str, Entry] = {
         sha256="0f813f295545b577142fb3e9663ccccf86498f291158d136986c6907264da134",
         description="t-conditioned DRL, small preset, CIFAR-10 train (lossless), CPU-trained 640k images",
     ),
+    "fashion-mnist": Entry(
+        file="fashion-mnist.safetensors",
+        sha256="925abbd99c1cc971d8405a9f4584ac42ed6c33f311019d4454da929fd745bfc4",
+        description="t-conditioned DRL, small preset, Fashion-MNIST train, CPU-trained 128k images",
+    ),
     "mnist-2d": Entry(
         file="mnist-2d.safetensors",
         sha256="fb97239bfb02d41c8cfe4e0b21aa4ada2653fce54facecc3b7518841c0b7a938",
