@@ -85,9 +85,8 @@ METRICS_HELP = ("Comma-separated: linear_probe, knn_probe, cluster, few_label, s
 @click.option("--device", default=None, help="cpu, cuda, ... [default: cuda if available].")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def evaluate(model_name, dataset, t_value, metrics, baselines, pixels_from, reuse_from, report,
-             table, plot,
-             plot_embedding, embedding, max_train, max_test, seed, label, write_card, data_root,
-             batch_size, device, quiet) -> None:
+             table, plot, plot_embedding, embedding, max_train, max_test, seed, label, write_card,
+             data_root, batch_size, device, quiet) -> None:
     """Evaluate MODEL's codes downstream: every metric over a t grid, with baselines.
 
     The protocol is in docs/evaluation.md: t and every hyperparameter are chosen on a validation
