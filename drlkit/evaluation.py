@@ -150,7 +150,10 @@ def _earlier_rep(earlier: dict | None, name: str, digest: str | None, grid) -> d
     if digest is not None and (earlier.get("encoder_sha256", {}).get(name) != digest
                                or earlier.get("t") != grid):
         return None
-    return earlier["representations"][name]
+    rep = earlier["representations"][name]
+    if "by_t" in rep:  # JSON made the t keys strings; a fresh sweep has floats
+        rep = {**rep, "by_t": {float(t): r for t, r in rep["by_t"].items()}}
+    return rep
 
 
 def evaluate_model(model, train, test, ts: Sequence[float], metrics: Sequence[str] | None = None,

@@ -43,7 +43,7 @@ REGISTRY: dict[str, Entry] = {
     ),
     "fashion-mnist": Entry(
         file="fashion-mnist.safetensors",
-        sha256="925abbd99c1cc971d8405a9f4584ac42ed6c33f311019d4454da929fd745bfc4",
+        sha256="57112fbcdb3284f9ad1ff8f2ab2d58c51195f3e33b6d2b00ba54fb89df6f3061",
         description="t-conditioned DRL, small preset, Fashion-MNIST train, CPU-trained 128k images",
     ),
     "mnist-2d": Entry(

@@ -9,7 +9,14 @@ import pytest
 from conftest import synthetic_dataset, tiny_model
 
 from drlkit.data import ImageDataset
-from drlkit.evaluation import evaluate_model, markdown_tables, random_encoder, summary_rows, t_sweep
+from drlkit.evaluation import (
+    card_metrics,
+    evaluate_model,
+    markdown_tables,
+    random_encoder,
+    summary_rows,
+    t_sweep,
+)
 from drlkit.metrics import (
     balanced_subset,
     cluster,
@@ -205,3 +212,21 @@ def test_random_encoder_is_a_fresh_model_of_the_same_architecture():
     x = synthetic_dataset(8).images
     assert not np.allclose(rnd.encode(x, t=0.5), model.encode(x, t=0.5))
     assert np.array_equal(random_encoder(model, seed=0).encode(x, t=0.5), rnd.encode(x, t=0.5))
+
+
+def test_a_report_reused_from_json_reads_like_a_fresh_one():
+    # `eval --reuse` reads the earlier report from JSON, whose t keys are strings; the card
+    # (card_metrics indexes by_t by the chosen float t) must come out as from a fresh sweep
+    model = tiny_model(seed=1)
+    kw = {"metric_kwargs": {"knn_probe": {"k": 5}}, "metrics": ["linear_probe", "knn_probe"]}
+    fresh = evaluate_model(model, image_split(0), image_split(1), [0.2, 0.8], baselines=["pixels"],
+                           **kw)
+    earlier = json.loads(json.dumps(fresh))
+    again = evaluate_model(model, image_split(0), image_split(1), [0.2, 0.8], reuse=earlier, **kw)
+    assert again["reused"] == ["model", "pixels"] and "random_encoder" in again["representations"]
+    def card(report: dict) -> dict:  # as stored in a file's header: JSON
+        return json.loads(json.dumps(card_metrics({**report, "test": "synthetic"})))
+
+    assert card(again)["linear_probe"] == card(fresh)["linear_probe"]
+    assert card(again)["linear_probe_by_t"] == card(fresh)["linear_probe_by_t"]
+    assert "random_encoder_linear_probe" in card(again)
