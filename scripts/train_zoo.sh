@@ -7,15 +7,22 @@
 # evaluated at once by scripts/benchmarks.sh (which skips what it has already evaluated).
 #
 #   nohup bash scripts/train_zoo.sh > runs/zoo.out 2>&1 &
+#   nohup bash scripts/train_zoo.sh fashion-mnist-ae fashion-mnist-vae > runs/zoo.out 2>&1 &  # just these
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DRLKIT_DATA:-../shared/data}
 COMMON=(--data-root "$DATA" --preset small --latent-dim 128 --batch-size 64 --seed 0
         --checkpoint-every 500 --diagnostics-every 2000 --quiet)
 
+ONLY=" $* "  # run names given on the command line: train just those (in this file's order)
+for name in "$@"; do
+  grep -q "^run $name " scripts/train_zoo.sh || { echo "train_zoo.sh: no run named '$name'" >&2; exit 2; }
+done
+
 run() {  # run NAME STEPS [train options...]
   local name=$1 steps=$2; shift 2
   local out=runs/$name
+  if [[ $ONLY != "  " && $ONLY != *" $name "* ]]; then return; fi
   if [[ -f $out/model-$steps.safetensors ]]; then
     echo "$(date -u +%FT%TZ) $name: done at $steps steps"
     bash scripts/benchmarks.sh; return
@@ -61,4 +68,4 @@ run cifar10-static 10000 --dataset cifar10 --method drl --static --t-sampler uni
 # a longer run of the shipped default, if time allows. The 10k run's training state was not kept
 # between sessions (only its export), so this one starts again from step 0 in its own folder.
 run cifar10-30k 30000 --dataset cifar10 --method drl --t-conditioned --t-sampler uniform-t
-echo "$(date -u +%FT%TZ) all runs done"
+echo "$(date -u +%FT%TZ) all runs done${*:+ ($*)}"
