@@ -224,6 +224,7 @@ def test_a_report_reused_from_json_reads_like_a_fresh_one():
     earlier = json.loads(json.dumps(fresh))
     again = evaluate_model(model, image_split(0), image_split(1), [0.2, 0.8], reuse=earlier, **kw)
     assert again["reused"] == ["model", "pixels"] and "random_encoder" in again["representations"]
+
     def card(report: dict) -> dict:  # as stored in a file's header: JSON
         return json.loads(json.dumps(card_metrics({**report, "test": "synthetic"})))
 
