@@ -94,10 +94,10 @@ evaluate cifar10 "DRL t-conditioned, 1.66M images (H200)" runs/gpu-h200-long/cif
 # beside the CPU comparison's DRL, AE and SimCLR, which saw 640k images (the budget columns say so)
 table cifar10-gpu-long drl "$C/drl.json" "$C/ae.json" "$C/simclr.json"
 
-# Fashion-MNIST: DRL against raw pixels, a random encoder and the AE, VAE and SimCLR baselines
-# (which reuse the DRL report's raw-pixel scores). On the 2 EPYC cores the DRL report takes two
-# calls of about 80 min each, so that each fits a working session: the model and raw pixels, then
-# the random encoder, added to the same report.
+# Fashion-MNIST: DRL against raw pixels, a random encoder, the DRL variants (static, VDRL, coarse)
+# and the AE, VAE and SimCLR baselines (all of which reuse the DRL report's raw-pixel scores). On
+# the 2 EPYC cores the DRL report takes two calls of about 80 min each, so that each fits a working
+# session: the model and raw pixels, then the random encoder, added to the same report.
 F=docs/benchmarks/fashion-mnist
 evaluate fashion-mnist "DRL t-conditioned" runs/fashion-mnist/model-2000.safetensors "$F/drl.json" \
     --baselines pixels --plot docs/benchmarks/fashion-mnist_t_curve.png
@@ -108,7 +108,13 @@ evaluate fashion-mnist "AE" runs/fashion-mnist-ae/model-2000.safetensors "$F/ae.
 evaluate fashion-mnist "VAE" runs/fashion-mnist-vae/model-2000.safetensors "$F/vae.json" "${reuse_f[@]}"
 evaluate fashion-mnist "SimCLR" runs/fashion-mnist-simclr/model-2000.safetensors "$F/simclr.json" \
     "${reuse_f[@]}"
-table fashion-mnist drl ae vae simclr
+evaluate fashion-mnist "DRL static" runs/fashion-mnist-static/model-2000.safetensors \
+    "$F/drl-static.json" "${reuse_f[@]}"
+evaluate fashion-mnist "VDRL" runs/fashion-mnist-vdrl/model-2000.safetensors "$F/vdrl.json" \
+    "${reuse_f[@]}"
+evaluate fashion-mnist "DRL coarse (uniform-sigma)" runs/fashion-mnist-coarse/model-2000.safetensors \
+    "$F/coarse.json" "${reuse_f[@]}"
+table fashion-mnist drl drl-static vdrl coarse ae vae simclr
 # MNIST: the shipped `mnist` (its report, docs/evaluation/mnist.json, has the raw-pixel and random
 # encoder rows) and the AE, VAE and SimCLR baselines; the 2-D code is scored apart (a model for
 # pictures, on its own page).

@@ -54,6 +54,10 @@ run fashion-mnist 2000 --dataset fashion-mnist --method drl --t-conditioned --t-
 run fashion-mnist-ae 2000 --dataset fashion-mnist --method ae
 run fashion-mnist-vae 2000 --dataset fashion-mnist --method vae
 run fashion-mnist-simclr 2000 --dataset fashion-mnist --method simclr
+# and the DRL variants of the comparison, at the same budget
+run fashion-mnist-static 2000 --dataset fashion-mnist --method drl --static --t-sampler uniform-t
+run fashion-mnist-vdrl 2000 --dataset fashion-mnist --method vdrl --t-conditioned --t-sampler uniform-t
+run fashion-mnist-coarse 2000 --dataset fashion-mnist --method drl --t-conditioned --t-sampler uniform-sigma
 # the same baselines on MNIST, against the shipped `mnist`
 run mnist-ae 10000 --dataset mnist --method ae
 run mnist-vae 10000 --dataset mnist --method vae
