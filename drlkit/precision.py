@@ -15,6 +15,10 @@ PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 
 
 def hardware() -> str:
+    """Where a figure was measured, e.g. "AMD EPYC (AVX2), 2 cores, torch 2.13.0+cpu". The CPU's
+    vector capability is named because one model name can cover machines whose training speed
+    differs several-fold (an AMD EPYC with AVX-512 BF16 runs bf16 autocast natively, one with only
+    AVX2 does not)."""
     cpu = platform.processor() or platform.machine()
     try:
         for line in open("/proc/cpuinfo"):
@@ -23,7 +27,9 @@ def hardware() -> str:
                 break
     except OSError:
         pass
-    desc = f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}"
+    simd = torch.backends.cpu.get_cpu_capability()
+    simd += ", native bf16" if native_bf16_cpu() else ""
+    desc = f"{cpu} ({simd}), {os.cpu_count()} cores, torch {torch.__version__}"
     if torch.cuda.is_available():
         desc = f"{torch.cuda.get_device_name(0)} + {desc}"
     return desc

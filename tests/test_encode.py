@@ -114,6 +114,19 @@ def test_unusable_precisions_are_value_errors(model, images, precision, match):
         model.encode(images, t=0.5, precision=precision)
 
 
+def test_hardware_names_the_cpu_vector_capability(monkeypatch):
+    """Cards and reports record this string; one CPU model name covered machines with and without
+    native bf16 (a several-fold difference in training speed), so the capability is part of it."""
+    from drlkit import precision
+
+    desc = precision.hardware()
+    assert f" ({torch.backends.cpu.get_cpu_capability()}" in desc and " cores, torch " in desc
+    monkeypatch.setattr(precision, "native_bf16_cpu", lambda: True)
+    assert ", native bf16), " in precision.hardware()
+    monkeypatch.setattr(precision, "native_bf16_cpu", lambda: False)
+    assert "native bf16" not in precision.hardware()
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("name", ["cifar10", "mnist"])
 def test_cuda_codes_match_cpu(name):
