@@ -186,6 +186,31 @@ def test_compare_joins_reports_with_budgets(tmp_path, data_root):
     assert r.exit_code == 1 and "not a `drlkit eval --report` file" in r.output
 
 
+def test_compare_takes_an_old_reports_budget_from_the_shipped_card(tmp_path, data_root):
+    from drlkit.registry import verify_file
+
+    model_path = tmp_path / "tiny.safetensors"
+    save_model(tiny_model(), model_path, CARD)
+    report = tmp_path / "r.json"
+    r = run("eval", model_path, "--dataset", "mnist", "--data-root", data_root, "--t", "0.5",
+            "--metrics", "linear_probe", "--max-train", 200, "--max-test", 100, "--report",
+            report, "--quiet")
+    assert r.exit_code == 0, r.output
+    old = json.loads(report.read_text())
+    del old["model_card"]  # as written before eval recorded the card
+    for model, expect in (("mnist", read_header(verify_file("mnist"))["budget"]), ("other", None)):
+        (tmp_path / "old.json").write_text(json.dumps({**old, "model": model, "file": model}))
+        r = run("compare", tmp_path / "old.json")
+        assert r.exit_code == 0, r.output
+        row = next(ln for ln in r.output.splitlines() if ln.startswith(f"| {model} (best t"))
+        if expect:
+            assert "budget from the shipped 'mnist' card" in r.output
+            assert row.endswith(f"| {expect['images_seen']:,} | "
+                                f"{expect['wall_time_s'] / 60:.0f} min | {expect['hardware']} |")
+        else:
+            assert row.endswith("| - | - | - |") and "shipped" not in r.output
+
+
 def test_eval_reuses_the_pixel_baseline_of_a_comparable_report(tmp_path, data_root):
     model_path = tmp_path / "tiny.safetensors"
     save_model(tiny_model(), model_path, CARD)

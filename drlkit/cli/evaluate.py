@@ -202,7 +202,11 @@ def _hardware(model) -> str:
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="Write the markdown table here too.")
 def compare(reports, out) -> None:
-    """One table from several `drlkit eval --report` files of the same dataset (with budgets)."""
+    """One table from several `drlkit eval --report` files of the same dataset (with budgets).
+
+    Each model's budget columns (images seen, training time, hardware) come from the model card its
+    report recorded; a report written before reports recorded cards, of a shipped model, takes them
+    from that model's card in the registry."""
     from drlkit.evaluation import markdown_comparison
 
     loaded = []
@@ -213,6 +217,8 @@ def compare(reports, out) -> None:
             raise click.ClickException(f"{path}: not a JSON report ({e})") from None
         if not isinstance(report, dict) or "representations" not in report or "model" not in report:
             raise click.ClickException(f"{path}: not a `drlkit eval --report` file")
+        if "model_card" not in report:
+            report = {**report, "model_card": _shipped_card(report, path)}
         loaded.append(report)
     try:
         table = markdown_comparison(loaded)
@@ -222,6 +228,21 @@ def compare(reports, out) -> None:
     if out:
         _write_text(out, table + "\n")
         click.echo(f"wrote {out}")
+
+
+def _shipped_card(report: dict, path: str) -> dict | None:
+    """Reports written before `drlkit eval` recorded the model's card have no budget; when such a
+    report is of a registry model, its budget is that shipped file's card (hash-verified)."""
+    from drlkit.checkpoint import read_header
+    from drlkit.registry import REGISTRY, verify_file
+
+    name = report.get("file", report["model"])
+    if name not in REGISTRY:
+        return None
+    meta = read_header(verify_file(name))
+    click.echo(f"{path}: no model_card in the report; budget from the shipped {name!r} card",
+               err=True)
+    return {k: meta.get(k) for k in ("description", "data", "budget")}
 
 
 def _load_array(path: str) -> np.ndarray:
