@@ -144,7 +144,7 @@ def evaluate(model_name, dataset, t_value, metrics, baselines, pixels_from, reus
            "test": test_ds.source, "protocol": "docs/evaluation.md", "seed": seed, **result,
            "total_wall_time_s": round(time.perf_counter() - start, 1),
            "hardware": _hardware(model),
-           "model_card": {k: model.card.get(k) for k in ("description", "data", "budget")}}
+           "model_card": _report_card(model.card)}
     _write_outputs(out, report, table, plot, f"{model_name} on {dataset}")
     rec = out["recommended_t"]
     which = f"recommended t={rec}" if model.config.t_conditioned else "static code (t is ignored)"
@@ -242,7 +242,12 @@ def _shipped_card(report: dict, path: str) -> dict | None:
     meta = read_header(verify_file(name))
     click.echo(f"{path}: no model_card in the report; budget from the shipped {name!r} card",
                err=True)
-    return {k: meta.get(k) for k in ("description", "data", "budget")}
+    return _report_card(meta)
+
+
+def _report_card(card: dict) -> dict:
+    """The part of a model's card that a report records (its budget columns come from it)."""
+    return {k: card.get(k) for k in ("description", "data", "budget")}
 
 
 def _load_array(path: str) -> np.ndarray:
