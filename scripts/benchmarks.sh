@@ -116,13 +116,18 @@ evaluate fashion-mnist "DRL coarse (uniform-sigma)" runs/fashion-mnist-coarse/mo
     "$F/coarse.json" "${reuse_f[@]}"
 table fashion-mnist drl drl-static vdrl coarse ae vae simclr
 # MNIST: the shipped `mnist` (its report, docs/evaluation/mnist.json, has the raw-pixel and random
-# encoder rows) and the AE, VAE and SimCLR baselines; the 2-D code is scored apart (a model for
-# pictures, on its own page).
+# encoder rows), the DRL variants (static, VDRL, coarse) and the AE, VAE and SimCLR baselines; the
+# 2-D code is scored apart (a model for pictures, on its own page).
 M=docs/benchmarks/mnist
 reuse_m=(--baselines pixels --pixels-from docs/evaluation/mnist.json)
 evaluate mnist "AE" runs/mnist-ae/model-10000.safetensors "$M/ae.json" "${reuse_m[@]}"
 evaluate mnist "VAE" runs/mnist-vae/model-10000.safetensors "$M/vae.json" "${reuse_m[@]}"
 evaluate mnist "SimCLR" runs/mnist-simclr/model-10000.safetensors "$M/simclr.json" "${reuse_m[@]}"
-table mnist docs/evaluation/mnist.json ae vae simclr
+evaluate mnist "DRL static" runs/mnist-static/model-10000.safetensors "$M/drl-static.json" \
+    "${reuse_m[@]}"
+evaluate mnist "VDRL" runs/mnist-vdrl/model-10000.safetensors "$M/vdrl.json" "${reuse_m[@]}"
+evaluate mnist "DRL coarse (uniform-sigma)" runs/mnist-coarse/model-10000.safetensors \
+    "$M/coarse.json" "${reuse_m[@]}"
+table mnist docs/evaluation/mnist.json drl-static vdrl coarse ae vae simclr
 evaluate mnist "DRL t-conditioned, 2-d code" runs/mnist-2d/model-5000.safetensors "$M/drl-2d.json" \
     "${reuse_m[@]}"

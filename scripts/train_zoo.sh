@@ -62,6 +62,10 @@ run fashion-mnist-coarse 2000 --dataset fashion-mnist --method drl --t-condition
 run mnist-ae 10000 --dataset mnist --method ae
 run mnist-vae 10000 --dataset mnist --method vae
 run mnist-simclr 10000 --dataset mnist --method simclr
+# and the DRL variants, at the same budget as the shipped `mnist`
+run mnist-static 10000 --dataset mnist --method drl --static --t-sampler uniform-t
+run mnist-vdrl 10000 --dataset mnist --method vdrl --t-conditioned --t-sampler uniform-t
+run mnist-coarse 10000 --dataset mnist --method drl --t-conditioned --t-sampler uniform-sigma
 # the baselines and variants, same architecture, data and budget as cifar10 at 10k steps
 run cifar10-ae 10000 --dataset cifar10 --method ae
 run cifar10-simclr 10000 --dataset cifar10 --method simclr
