@@ -10,6 +10,7 @@ from drlkit.config import ModelConfig, preset
 from drlkit.evaluation import evaluate_model, t_sweep
 from drlkit.metrics import cluster, few_label, knn_probe, linear_probe, semi_supervised
 from drlkit.model import DRLModel
+from drlkit.preprocess import ImageReadError
 from drlkit.registry import UnknownModelError, list_models, load
 from drlkit.train import TrainConfig, train
 from drlkit.transformer import DRLTransformer
@@ -20,6 +21,7 @@ __all__ = [
     "CheckpointError",
     "DRLModel",
     "DRLTransformer",
+    "ImageReadError",
     "ModelConfig",
     "TrainConfig",
     "UnknownModelError",

@@ -21,7 +21,7 @@ from drlkit.config import ModelConfig, upgrade_config
 from drlkit.model import DRLModel
 
 FORMAT = "drlkit"
-FORMAT_VERSION = 2  # 2: config has `objective` (baselines); 1 is read as DRL
+FORMAT_VERSION = 3  # 3: config has `z_conditioning`; 2: `objective` (baselines); 1 is read as DRL
 CARD_KEYS = ("description", "preprocessing", "training", "data", "budget", "recommended_t",
              "metrics", "num_params")
 
@@ -62,8 +62,11 @@ def tensors_digest(tensors: dict[str, torch.Tensor]) -> str:
 
 def encoder_digest(model: DRLModel) -> str:
     """sha256 of what `encode` computes with: the config and the encoder's tensors. The card and
-    the second network (score net, decoder, projector) change no code, so they are left out."""
-    config = json.dumps(model.config.to_dict(), sort_keys=True).encode()
+    the second network (score net, decoder, projector) change no code, so they are left out, and
+    so is `z_conditioning`, a score-net field added in format 3 (digests of earlier reports stay
+    valid)."""
+    fields = {k: v for k, v in model.config.to_dict().items() if k != "z_conditioning"}
+    config = json.dumps(fields, sort_keys=True).encode()
     return hashlib.sha256(config + tensors_digest(model.encoder.state_dict()).encode()).hexdigest()
 
 
@@ -130,7 +133,7 @@ def read_header(path: str | os.PathLike) -> dict[str, Any]:
     missing = [k for k in ("config", *CARD_KEYS) if k not in out]
     if missing:
         raise CheckpointError(f"{path}: drlkit metadata is missing {missing}")
-    if version < 2 and isinstance(out["config"], dict):  # format 1 predates `objective`
+    if version < FORMAT_VERSION and isinstance(out["config"], dict):  # fields added since
         out["config"] = upgrade_config(out["config"])
     return out
 
@@ -140,6 +143,8 @@ def load_model(path: str | os.PathLike, device: str | torch.device | None = None
 
     Raises:
         CheckpointError: the file is corrupt, truncated, not a drlkit file, or too new.
+        ValueError: `device` is not a device name, or not available here (e.g. CUDA on a CPU
+            build of PyTorch).
     """
     meta = read_header(path)
     try:
@@ -164,7 +169,9 @@ def load_model(path: str | os.PathLike, device: str | torch.device | None = None
         raise CheckpointError(f"{path}: weights do not match its config: {first}") from None
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    return model.to(device).eval()
+    from drlkit.distributed import check_device
+
+    return model.to(check_device(device)).eval()
 
 
 def update_card(path: str | os.PathLike, **fields: Any) -> None:

@@ -10,6 +10,9 @@ SDES = ("ve", "vp")
 PARAMETERIZATIONS = ("edm", "paper")
 # What trains the encoder: DRL's conditional score net, or a baseline's decoder / projection head.
 OBJECTIVES = ("drl", "ae", "vae", "simclr")
+# How the code z enters the score net: added to the time embedding (the paper's recipe), or its
+# own scale-and-shift in every residual block, the bottleneck's included (issue 31).
+Z_CONDITIONINGS = ("add", "film")
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,9 @@ class ModelConfig:
         beta_min, beta_max: VP noise schedule.
         parameterization: "edm" (Karras et al. 2022 preconditioning) or "paper" (raw output / sigma).
         sigma_data: data standard deviation assumed by the EDM preconditioning.
+        z_conditioning: "add" (z's projection is added to the time embedding, which scales and
+            shifts every score-net block) or "film" (z drives its own scale-and-shift in every
+            block, the bottleneck's included, beside the time embedding's).
     """
 
     objective: str = "drl"
@@ -56,6 +62,7 @@ class ModelConfig:
     beta_max: float = 20.0
     parameterization: str = "edm"
     sigma_data: float = 0.5
+    z_conditioning: str = "add"
 
     def __post_init__(self) -> None:
         if self.objective not in OBJECTIVES:
@@ -74,6 +81,9 @@ class ModelConfig:
             raise ValueError(
                 f"parameterization must be one of {PARAMETERIZATIONS}, got {self.parameterization!r}"
             )
+        if self.z_conditioning not in Z_CONDITIONINGS:
+            raise ValueError(f"z_conditioning must be one of {Z_CONDITIONINGS}, "
+                             f"got {self.z_conditioning!r}")
         if self.channels not in (1, 3):
             raise ValueError(f"channels must be 1 or 3, got {self.channels}")
         factor = 2 ** (len(self.unet_mult) - 1)
@@ -94,7 +104,7 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
         """Strict: unknown or missing keys are an error (a checkpoint must describe itself fully).
-        Configs saved before `objective` existed (file format 1) go through `upgrade_config`."""
+        Configs of older file formats go through `upgrade_config` first."""
         names = {f.name for f in fields(cls)}
         unknown, missing = set(d) - names, names - set(d)
         if unknown or missing:
@@ -122,6 +132,13 @@ def preset(name: str, **overrides: Any) -> ModelConfig:
     return ModelConfig(**{**PRESETS[name], **overrides})
 
 
+# Fields added after file format 1, with the value every older file implies.
+ADDED_FIELDS: dict[str, Any] = {
+    "objective": "drl",  # format 2: before baselines existed, every model was DRL
+    "z_conditioning": "add",  # format 3: before issue 31, z was always added to the t embedding
+}
+
+
 def upgrade_config(d: dict[str, Any]) -> dict[str, Any]:
-    """A config dict from file format 1 (before baselines existed: every model was DRL)."""
-    return {"objective": "drl", **d}
+    """A config dict from an older file format (1 or 2) in today's form."""
+    return {**ADDED_FIELDS, **d}

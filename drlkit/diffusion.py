@@ -85,19 +85,42 @@ def noise_level(sde: VESDE | VPSDE, t: Tensor) -> Tensor:
     return std / mean
 
 
+T_SAMPLERS_HELP = "uniform-t, uniform-sigma, range:a,b or lognormal:P_mean,P_std"
+
+
+def _two_numbers(spec: str, prefix: str, form: str) -> tuple[float, float]:
+    try:
+        a, b = (float(v) for v in spec[len(prefix):].split(","))
+    except ValueError:
+        raise ValueError(f"t sampler {spec!r}: expected {form} with two numbers") from None
+    if not (math.isfinite(a) and math.isfinite(b)):
+        raise ValueError(f"t sampler {spec!r}: the numbers must be finite")
+    return a, b
+
+
 def parse_t_sampler(spec: str) -> tuple[str, float, float]:
-    """`uniform-t`, `uniform-sigma` or `range:a,b` -> (kind, a, b); raises ValueError otherwise."""
+    """`uniform-t`, `uniform-sigma`, `range:a,b` or `lognormal:P_mean,P_std` -> (kind, a, b);
+    raises ValueError otherwise."""
     if spec in ("uniform-t", "uniform-sigma"):
         return spec, 0.0, 1.0
     if spec.startswith("range:"):
-        try:
-            a, b = (float(v) for v in spec[len("range:"):].split(","))
-        except ValueError:
-            raise ValueError(f"t sampler {spec!r}: expected range:a,b with two numbers") from None
+        a, b = _two_numbers(spec, "range:", "range:a,b")
         if not 0.0 <= a < b <= 1.0:
             raise ValueError(f"t sampler {spec!r}: need 0 <= a < b <= 1")
         return "range", a, b
-    raise ValueError(f"unknown t sampler {spec!r}; use uniform-t, uniform-sigma or range:a,b")
+    if spec.startswith("lognormal:"):
+        p_mean, p_std = _two_numbers(spec, "lognormal:", "lognormal:P_mean,P_std")
+        if p_std <= 0:
+            raise ValueError(f"t sampler {spec!r}: P_std must be > 0")
+        return "lognormal", p_mean, p_std
+    raise ValueError(f"unknown t sampler {spec!r}; use {T_SAMPLERS_HELP}")
+
+
+def t_of_sigma(sde: VESDE | VPSDE, sigma: Tensor) -> Tensor:
+    """The time at which the noise scale std/mean equals `sigma` (the inverse of `noise_level`)."""
+    if isinstance(sde, VPSDE):  # sigma^2 = std^2 / (1 - std^2) under the VP SDE
+        return sde.t_of_std(sigma / torch.sqrt(1 + sigma**2))
+    return sde.t_of_std(sigma)
 
 
 def sample_t(
@@ -105,8 +128,13 @@ def sample_t(
 ) -> Tensor:
     """Draw n training times according to the level-of-detail sampler `spec` (paper §4)."""
     kind, a, b = parse_t_sampler(spec)
-    u = torch.rand(n, generator=generator)
     t_min = sde.t_min
+    if kind == "lognormal":
+        # ln(sigma) ~ N(P_mean, P_std^2) (Karras et al. 2022, sec. 5: -1.2, 1.2); the draws outside
+        # the SDE's noise range (0.2% below sigma_min = 0.01 for EDM's values) land on its ends
+        log_sigma = a + b * torch.randn(n, generator=generator)
+        return t_of_sigma(sde, torch.exp(log_sigma)).nan_to_num(1.0).clamp(t_min, 1.0)
+    u = torch.rand(n, generator=generator)
     if kind == "uniform-sigma":
         # sigma ~ U(sigma(t_min), sigma(1)): most mass at high noise, z keeps coarse/class content
         _, lo = sde.marginal(torch.tensor(t_min))

@@ -71,9 +71,33 @@ def usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
+def check_device(device: str | torch.device) -> torch.device:
+    """`device` as a torch.device, or a ValueError saying why it cannot be used here."""
+    try:
+        d = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device {str(device)!r} is not a device name; use cpu, cuda or "
+                         "cuda:N") from None
+    if d.type == "cuda":
+        if not torch.cuda.is_available():
+            why = ("this PyTorch is built without CUDA" if torch.version.cuda is None
+                   else "no GPU is visible")
+            raise ValueError(f"device {str(device)!r}: {why} (torch {torch.__version__}); use "
+                             "cpu, or install a CUDA build of PyTorch on a machine with a GPU")
+        if d.index is not None and d.index >= torch.cuda.device_count():
+            raise ValueError(f"device {str(device)!r}: only {torch.cuda.device_count()} GPU(s) "
+                             "are visible")
+    elif d.type not in ("cpu", "meta"):
+        backend = getattr(torch.backends, d.type, None)
+        if backend is None or not getattr(backend, "is_available", lambda: False)():
+            raise ValueError(f"device {str(device)!r} is not available here; use cpu or cuda")
+    return d
+
+
 def default_device(world: World, device: str | None) -> str:
-    """The device a rank computes on: the given one, else its own GPU, else the CPU."""
+    """The device a rank computes on: the given one (checked), else its own GPU, else the CPU."""
     if device is not None:
+        check_device(device)
         return device
     if torch.cuda.is_available():
         return f"cuda:{world.local_rank % torch.cuda.device_count()}" if world.distributed else "cuda"

@@ -56,7 +56,9 @@ class Encoder(nn.Module):
         self.head = nn.Linear(cin, out)
         self.probabilistic = config.probabilistic
 
-    def forward(self, x: Tensor, c_noise: Tensor | None = None) -> Tensor | tuple[Tensor, Tensor]:
+    def forward(self, x: Tensor, c_noise: Tensor | None = None,
+                pooled: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+        """pooled=True returns the features before the last linear layer, (B, 4 * width)."""
         if (self.t_embed is None) != (c_noise is None):
             raise ValueError(
                 "t-conditioned encoders need c_noise; static encoders take none"
@@ -67,6 +69,8 @@ class Encoder(nn.Module):
         for block in self.blocks:
             h = block(h, emb)
         h = F.silu(self.norm(h)).mean(dim=(2, 3))
+        if pooled:
+            return h
         out = self.head(h)
         if self.probabilistic:
             mu, logvar = out.chunk(2, dim=1)

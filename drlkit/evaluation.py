@@ -127,14 +127,16 @@ def evaluate_code(x_train, y_train, x_test, y_test, metrics: Sequence[str] | Non
     return {**res, "best": {k: {"t": None, **v} for k, v in res["scores"].items()}}
 
 
-def _model_rep(model, train, test, ts, names, seed, metric_kwargs, batch_size, progress, desc):
+def _model_rep(model, train, test, ts, names, seed, metric_kwargs, batch_size, progress, desc,
+               features="z"):
+    kw = dict(batch_size=batch_size, progress=progress, features=features)
     if not model.config.t_conditioned:  # static encoder: one code, no t to choose
-        z_train = model.encode(train.images, batch_size=batch_size, progress=progress)
-        z_test = model.encode(test.images, batch_size=batch_size, progress=progress)
+        z_train = model.encode(train.images, **kw)
+        z_test = model.encode(test.images, **kw)
         return evaluate_code(z_train, train.labels, z_test, test.labels, names, seed,
                              metric_kwargs, progress, desc)
-    z_train = model.encode(train.images, t=ts, batch_size=batch_size, progress=progress)
-    z_test = model.encode(test.images, t=ts, batch_size=batch_size, progress=progress)
+    z_train = model.encode(train.images, t=ts, **kw)
+    z_test = model.encode(test.images, t=ts, **kw)
     return t_sweep(z_train, train.labels, z_test, test.labels, ts, names, seed=seed,
                    metric_kwargs=metric_kwargs, progress=progress, desc=desc)
 
@@ -159,7 +161,8 @@ def _earlier_rep(earlier: dict | None, name: str, digest: str | None, grid) -> d
 def evaluate_model(model, train, test, ts: Sequence[float], metrics: Sequence[str] | None = None,
                    baselines: Sequence[str] = BASELINES, seed: int = 0,
                    metric_kwargs: dict[str, dict] | None = None, batch_size: int | None = None,
-                   progress: bool = False, reuse: dict | None = None) -> dict:
+                   progress: bool = False, reuse: dict | None = None,
+                   features: str = "z") -> dict:
     """The full report: the model's t-sweep (or its single code if static), and the baselines
     under the same protocol: raw pixels, and a random encoder of the same architecture.
 
@@ -169,8 +172,10 @@ def evaluate_model(model, train, test, ts: Sequence[float], metrics: Sequence[st
         test: a labelled `drlkit.data.ImageDataset`; only scored.
         reuse: an earlier report on the same data, splits, seed and metrics (the caller checks
             those). Its representations are taken instead of recomputed where they match: the
-            model and the random encoder when their `encoder_sha256` and t grid are this
-            evaluation's, raw pixels always. Their names are listed under "reused".
+            model and the random encoder when their `encoder_sha256`, t grid and features are
+            this evaluation's, raw pixels always. Their names are listed under "reused".
+        features: what the model and the random encoder are scored on: "z" (the code) or
+            "pooled" (the encoder's pooled features before its last layer).
 
     Returns:
         {"representations": {"model": ..., "random_encoder": ..., "pixels": ...},
@@ -195,13 +200,14 @@ def evaluate_model(model, train, test, ts: Sequence[float], metrics: Sequence[st
         start = time.perf_counter()
         m = m if m is not None else random_encoder(model, seed)
         digests[name] = encoder_digest(m)
-        earlier = _earlier_rep(reuse, name, digests[name], grid)
+        same_features = reuse is not None and reuse.get("features", "z") == features
+        earlier = _earlier_rep(reuse, name, digests[name], grid) if same_features else None
         if earlier is not None:
             reps[name], times[name] = earlier, reuse["wall_time_s"].get(name)
             reused.append(name)
             continue
         reps[name] = _model_rep(m, train, test, ts, names, seed, metric_kwargs, batch_size,
-                                progress, desc=name)
+                                progress, desc=name, features=features)
         times[name] = round(time.perf_counter() - start, 1)
     earlier = _earlier_rep(reuse, "pixels", None, grid) if "pixels" in baselines else None
     if earlier is not None:
@@ -213,7 +219,7 @@ def evaluate_model(model, train, test, ts: Sequence[float], metrics: Sequence[st
                                        pixel_features(test.images), test.labels, names, seed,
                                        metric_kwargs, progress, "pixels")
         times["pixels"] = round(time.perf_counter() - start, 1)
-    out: dict[str, Any] = {"t": grid, "metrics": names,
+    out: dict[str, Any] = {"t": grid, "metrics": names, "features": features,
                            "representations": reps, "wall_time_s": times,
                            "encoder_sha256": digests, "reused": reused}
     lin = reps["model"]["best"].get("linear")

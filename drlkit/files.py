@@ -165,6 +165,17 @@ def sidecar(out: Path, kind: str) -> Path:
     return out.with_name(f"{out.stem}.{kind}.txt")
 
 
+def unwritable_reason(out: Path, error: OSError) -> str:
+    """Why `out` cannot be written, in words, with what to do."""
+    for parent in out.parents:
+        if parent.exists() and not parent.is_dir():
+            return f"{display_path(parent)} is a file, not a folder; choose another output path"
+    if isinstance(error, PermissionError):
+        return "no permission to write there; choose a folder you can write to"
+    return (f"cannot write there ({error.strerror or error}); choose a folder you can write "
+            "to")
+
+
 def partial_dir(out: Path) -> Path:
     """Where an unfinished `encode_to_file` keeps its finished batches."""
     return out.with_name(f"{out.name}.partial")
@@ -263,13 +274,16 @@ def encode_to_file(model: DRLModel, paths: Sequence[Path], out: str | os.PathLik
     manifest = _manifest(model, paths, ts, single, batch_size, precision)
     resuming = resume and (partial / "manifest.json").is_file()
     if world.is_main:  # one rank prepares the shared partial folder, the others wait for it
-        out.parent.mkdir(parents=True, exist_ok=True)
-        if partial.exists() and not resuming:
-            shutil.rmtree(partial)
-        if not resuming:
-            partial.mkdir(parents=True, exist_ok=True)
-            payload = json.dumps(manifest, indent=1).encode()
-            _atomic_write(partial / "manifest.json", lambda f: f.write(payload))
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            if partial.exists() and not resuming:
+                shutil.rmtree(partial)
+            if not resuming:
+                partial.mkdir(parents=True, exist_ok=True)
+                payload = json.dumps(manifest, indent=1).encode()
+                _atomic_write(partial / "manifest.json", lambda f: f.write(payload))
+        except OSError as e:
+            raise ValueError(f"--out {display_path(out)}: {unwritable_reason(out, e)}") from None
     world.barrier()
     done = _done_batches(partial, manifest) if resuming else {}
     reused = len(done)

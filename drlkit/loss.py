@@ -6,6 +6,11 @@
 `edm` weighting (default, DESIGN §8): the same score-matching loss written on the denoiser,
 lambda_edm(sigma) = (sigma^2 + sigma_data^2) / (sigma * sigma_data)^2 (Karras et al. 2022, Table 1),
 which gives every noise level a unit-variance target so high-noise t, where z matters, is learned.
+
+Views (issue 31; SODA, Hudson et al. 2024): with `views="novel"` the encoder sees one augmented view
+a = A(x0) and the score net denoises another, b = A'(x0), an independent draw of the same
+augmentation, so z can only help with what the two views share. `"same"` (a = b, both augmented)
+is the control; `"none"` (the paper's recipe) encodes and denoises x0 itself.
 """
 
 from __future__ import annotations
@@ -13,9 +18,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from drlkit.augment import SimCLRAugment
 from drlkit.diffusion import sample_t
 
 METHODS = ("drl", "vdrl")
+VIEWS = ("none", "same", "novel")
 
 
 def dsm_per_sample(model, x0: Tensor, t: Tensor, n: Tensor, z: Tensor | None) -> Tensor:
@@ -40,31 +47,47 @@ class DRLLoss:
         t_sampler: training-t distribution (`uniform-t`, `uniform-sigma`, `range:a,b`).
         l1_weight: weight of mean |z| (DRL; the authors used 1e-5).
         kl_weight: weight of KL(q(z|x0) || N(0, I)) (VDRL; the authors used 1e-5).
+        views: "none" (encode and denoise x0), "same" (encode and denoise one augmented view) or
+            "novel" (encode one view, denoise another).
+        augment: the view augmentation (default: `SimCLRAugment()`); unused with views="none".
     """
 
     def __init__(
         self, method: str = "drl", t_sampler: str = "uniform-t", l1_weight: float = 0.0,
-        kl_weight: float = 1e-5,
+        kl_weight: float = 1e-5, views: str = "none", augment: SimCLRAugment | None = None,
     ) -> None:
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        if views not in VIEWS:
+            raise ValueError(f"views must be one of {VIEWS}, got {views!r}")
         self.method, self.t_sampler = method, t_sampler
         self.l1_weight, self.kl_weight = l1_weight, kl_weight
+        self.views, self.augment = views, augment or SimCLRAugment()
+
+    def make_views(self, x0: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        """(what the encoder sees, what the score net denoises), both (B, C, H, W) in [-1, 1]."""
+        if self.views == "none":
+            return x0, x0
+        images = (x0.float() + 1) / 2  # the augmentations work on [0, 1] pixels
+        a = self.augment(images, generator) * 2 - 1
+        b = self.augment(images, generator) * 2 - 1 if self.views == "novel" else a
+        return a, b
 
     def __call__(self, model, x0: Tensor, generator: torch.Generator) -> tuple[Tensor, dict]:
+        x_enc, x0 = self.make_views(x0, generator)
         b = x0.shape[0]
         t = sample_t(self.t_sampler, model.precond.sde, b, generator).to(x0.device)
         n = torch.randn(x0.shape, generator=generator).to(x0.device)
         t_enc = t if model.config.t_conditioned else None
         if self.method == "vdrl":
-            mu, logvar = model.encoder(x0, model.c_noise(t_enc) if t_enc is not None else None)
+            mu, logvar = model.encoder(x_enc, model.c_noise(t_enc) if t_enc is not None else None)
             mu, logvar = mu.float(), logvar.float()
             eps = torch.randn(mu.shape, generator=generator).to(x0.device)
             z = mu + torch.exp(0.5 * logvar) * eps
             reg = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(1).mean()
             reg_weight = self.kl_weight
         else:
-            z = model.embed(x0, t_enc).float()
+            z = model.embed(x_enc, t_enc).float()
             reg = z.abs().sum(1).mean()
             reg_weight = self.l1_weight
         dsm = dsm_per_sample(model, x0, t, n, z).mean()

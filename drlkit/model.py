@@ -72,14 +72,24 @@ class DRLModel(nn.Module):
         """The noise-level input of both networks: ln(sigma(t)) / 4."""
         return torch.log(noise_level(self.precond.sde, t)) / 4
 
-    def embed(self, x: Tensor, t: Tensor | None) -> Tensor:
+    def feature_dim(self, features: str = "z") -> int:
+        """Width of the representation `features` names: D for "z", 4 * encoder_width for "pooled"."""
+        check_features(features)
+        return self.config.latent_dim if features == "z" else 4 * self.config.encoder_width
+
+    def embed(self, x: Tensor, t: Tensor | None, features: str = "z") -> Tensor:
         """The representation of preprocessed x (B, C, H, W) in [-1, 1]; VDRL returns mu.
 
         t: (B,) times for t-conditioned encoders, None for static ones.
+        features: "z" (the code) or "pooled" (the encoder's pooled features before its last
+            linear layer).
         """
         if self.config.t_conditioned and t is None:
             raise ValueError("this encoder is t-conditioned: pass t")
-        out = self.encoder(x, self.c_noise(t) if self.config.t_conditioned else None)
+        c_noise = self.c_noise(t) if self.config.t_conditioned else None
+        if check_features(features) == "pooled":
+            return self.encoder(x, c_noise, pooled=True)
+        out = self.encoder(x, c_noise)
         return out[0] if self.config.probabilistic else out
 
     def encode(
@@ -89,6 +99,7 @@ class DRLModel(nn.Module):
         batch_size: int | None = None,
         progress: bool = False,
         precision: str = "fp32",
+        features: str = "z",
     ) -> np.ndarray:
         """Embed images with the encoder (in eval mode, without gradients).
 
@@ -107,9 +118,13 @@ class DRLModel(nn.Module):
             precision: "fp32"; "bf16" (autocast; on CPUs with AVX512-BF16/AMX about N x faster,
                 codes within the tolerance stated in docs/performance.md); "fp16" (CUDA only);
                 or "auto" (bf16 where the hardware runs it natively, else fp32).
+            features: "z" (the code, default) or "pooled" (the encoder's pooled features
+                before its last linear layer, 4 * encoder_width wide; docs/benchmarks.md
+                compares the two).
 
         Returns:
-            float32 array (N, D) for a single t, (N, T, D) for a sequence of T times.
+            float32 array (N, D) for a single t, (N, T, D) for a sequence of T times (D is
+            `feature_dim(features)`).
 
         Raises:
             ValueError: t outside [0, 1] or not finite, images that cannot be interpreted, or an
@@ -118,6 +133,7 @@ class DRLModel(nn.Module):
         from drlkit.precision import resolve_precision
 
         ts, single = check_t(self.recommended_t if t is None else t)
+        dim = self.feature_dim(features)
         amp = resolve_precision(precision, self.device)
         x = to_model_input(images, self.config.channels, self.config.image_size)
         batch_size = default_batch_size(self.device) if batch_size is None else batch_size
@@ -125,7 +141,7 @@ class DRLModel(nn.Module):
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         was_training = self.training
         self.eval()
-        out = np.empty((x.shape[0], len(ts), self.config.latent_dim), dtype=np.float32)
+        out = np.empty((x.shape[0], len(ts), dim), dtype=np.float32)
         try:
             from tqdm.auto import tqdm
 
@@ -136,7 +152,8 @@ class DRLModel(nn.Module):
                     xb = x[s : s + batch_size].to(self.device) * 2 - 1
                     for j, tj in enumerate(ts):
                         tb = torch.full((xb.shape[0],), tj, device=self.device)
-                        out[s : s + xb.shape[0], j] = self.embed(xb, tb).float().cpu().numpy()
+                        out[s : s + xb.shape[0], j] = (self.embed(xb, tb, features)
+                                                       .float().cpu().numpy())
         finally:
             self.train(was_training)
         return out[:, 0] if single else out
@@ -146,6 +163,15 @@ def default_batch_size(device: torch.device) -> int:
     """Images per encoder forward pass: the fastest measured on CPU (batch 64-128 peaks, 256 and
     512 are 1.5-3x slower), a large batch on GPUs."""
     return 512 if device.type == "cuda" else 64
+
+
+FEATURES = ("z", "pooled")
+
+
+def check_features(features: str) -> str:
+    if features not in FEATURES:
+        raise ValueError(f"features must be one of {FEATURES}, got {features!r}")
+    return features
 
 
 def check_t(t: float | Sequence[float]) -> tuple[list[float], bool]:

@@ -181,6 +181,9 @@ def _convert_channels(x: Tensor, channels: int) -> Tensor:
     if c == 3 and channels == 1:
         w = torch.tensor(LUMA, dtype=x.dtype).view(1, 3, 1, 1)
         return (x * w).sum(1, keepdim=True)
+    if x.shape[-1] in (1, 2, 3, 4):
+        raise ValueError(f"images: float tensors must be (N, C, H, W); got {tuple(x.shape)}, "
+                         "which looks channels-last (N, H, W, C): pass x.permute(0, 3, 1, 2)")
     raise ValueError(f"images: expected 1, 2, 3 or 4 channels, got {x.shape[1]}")
 
 
@@ -201,6 +204,10 @@ def to_model_input(images: Any, channels: int, size: int) -> Tensor:
     Raises:
         ValueError: empty input, wrong dtype or channel count, non-finite or out-of-range pixels.
     """
+    if isinstance(images, (str, os.PathLike)) and Path(images).is_dir():
+        raise ValueError(f"images: {images} is a folder; encode its files with "
+                         "drlkit.files.encode_files(model, drlkit.files.collect(folder)) or "
+                         "`drlkit encode FOLDER --out feats.npy`, which skip bad files")
     if isinstance(images, (str, os.PathLike, Image.Image)):
         images = [images]
     if isinstance(images, np.ndarray) and images.dtype == np.uint8:

@@ -128,11 +128,13 @@ def verify_file(name: str) -> Path:
     return path
 
 
-def load(name_or_path: str | os.PathLike, device: str | torch.device | None = None) -> DRLModel:
+def load(name_or_path: str | os.PathLike = DEFAULT_MODEL,
+         device: str | torch.device | None = None) -> DRLModel:
     """Load a model by registry name (hash-verified) or from a .safetensors path.
 
     Args:
-        name_or_path: e.g. "mnist", or "runs/x/model.safetensors".
+        name_or_path: e.g. "mnist", or "runs/x/model.safetensors" [default: `DEFAULT_MODEL`,
+            the model `drlkit encode` uses without --model].
         device: "cpu", "cuda", ...; default CUDA when available, else CPU.
 
     Returns:
@@ -151,12 +153,13 @@ def load(name_or_path: str | os.PathLike, device: str | torch.device | None = No
 
 
 def list_models() -> list[dict[str, Any]]:
-    """One dict per registry entry: name, description, file, recommended t and headline metrics."""
+    """One dict per registry entry: name, description, file, recommended t, headline metrics, and
+    `default` (True for the model `drlkit.load()` and `drlkit encode` use when none is named)."""
     rows = []
     for name, entry in REGISTRY.items():
         path = checkpoint_dir() / entry.file
         row: dict[str, Any] = {"name": name, "description": entry.description, "file": str(path),
-                               "sha256": entry.sha256}
+                               "sha256": entry.sha256, "default": name == DEFAULT_MODEL}
         try:
             meta = read_header(path)
             row.update(recommended_t=meta["recommended_t"], metrics=meta["metrics"],

@@ -24,14 +24,15 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 
+from drlkit.augment import SimCLRAugment
 from drlkit.baselines import AELoss, SimCLRLoss, VAELoss
 from drlkit.checkpoint import atomic_save, save_model
 from drlkit.config import ModelConfig, preset, upgrade_config
 from drlkit.data import ImageDataset, load_dataset
 from drlkit.diagnostics import ProbeSet, quick_probe, z_usage
 from drlkit.diffusion import parse_t_sampler
-from drlkit.distributed import World, all_gather_bytes, all_mean, default_device, process_group
-from drlkit.loss import DRLLoss
+from drlkit.distributed import World, all_gather_bytes, all_mean, check_device, default_device, process_group
+from drlkit.loss import VIEWS, DRLLoss
 from drlkit.model import DRLModel
 from drlkit.precision import hardware, resolve_precision
 
@@ -44,13 +45,16 @@ OBJECTIVE = {"drl": "drl", "vdrl": "drl", "ae": "ae", "vae": "vae", "simclr": "s
 LOSS_NAMES = {"drl": "DSM, {weighting} weighting", "vdrl": "DSM, {weighting} weighting, + KL",
               "ae": "L2 reconstruction", "vae": "negative ELBO (L2 reconstruction + KL)",
               "simclr": "NT-Xent (temperature 0.5) on two augmented views"}
+VIEW_NOTES = {"none": "", "same": "; encoder and score net on one augmented view",
+              "novel": "; encoder on one augmented view, score net denoises another"}
 METHOD_NAMES = {"drl": "DRL", "vdrl": "VDRL", "ae": "AE", "vae": "VAE", "simclr": "SimCLR"}
 
 
 def make_loss(tc: TrainConfig):
     """The objective of `tc.method` as a callable (model, x0, generator) -> (loss, stats)."""
     if tc.method in ("drl", "vdrl"):
-        return DRLLoss(tc.method, tc.t_sampler, tc.l1_weight, tc.kl_weight)
+        return DRLLoss(tc.method, tc.t_sampler, tc.l1_weight, tc.kl_weight, tc.views,
+                       view_augment(tc))
     if tc.method == "ae":
         return AELoss()
     if tc.method == "vae":
@@ -103,7 +107,14 @@ class StepClock:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Training hyperparameters; stored in the exported checkpoint's `training` metadata."""
+    """Training hyperparameters; stored in the exported checkpoint's `training` metadata.
+
+    `t_sampler`: `uniform-t`, `uniform-sigma`, `range:a,b` or `lognormal:P_mean,P_std`. `views`
+    (DRL / VDRL): "none" (the paper's recipe), "same" or "novel" (encode one augmented view,
+    denoise another; docs/training.md), made by `view_augment`: a random resized crop of area
+    `view_crop` (min, max), flip, colour jitter with probability `view_jitter` and greyscale with
+    probability `view_grey`.
+    """
 
     dataset: str = "mnist"
     method: str = "drl"
@@ -122,18 +133,46 @@ class TrainConfig:
     cifar_copy: str = "png"
     checkpoint_every: int = 500
     diagnostics_every: int = 1000
+    # DRL's augmented views (issue 31): none / same / novel, and the augmentation's strength
+    views: str = "none"
+    view_crop: tuple[float, float] = (0.2, 1.0)
+    view_jitter: float = 0.8
+    view_grey: float = 0.2
 
     def __post_init__(self) -> None:
         if self.method not in OBJECTIVE:
             raise ValueError(f"method must be one of {tuple(OBJECTIVE)}, got {self.method!r}")
+        if self.views not in VIEWS:
+            raise ValueError(f"views must be one of {VIEWS}, got {self.views!r}")
+        if self.views != "none" and OBJECTIVE[self.method] != "drl":
+            raise ValueError(f"views are an option of drl / vdrl, not of {self.method}")
+        crop = tuple(float(v) for v in self.view_crop)
+        if len(crop) != 2 or not 0.0 < crop[0] <= crop[1] <= 1.0:
+            raise ValueError(f"view_crop: need 0 < min <= max <= 1, got {self.view_crop}")
+        object.__setattr__(self, "view_crop", crop)  # a JSON list reads back as the same config
+        for name in ("view_jitter", "view_grey"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} is a probability, got {getattr(self, name)}")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        """Strict, except that fields added since a state was saved take their defaults."""
         names = {f.name for f in dataclasses.fields(cls)}
+        d = {**{k: getattr(cls, k) for k in ADDED_TRAIN_FIELDS}, **d}
         if set(d) != names:
             raise ValueError(f"train config keys differ: unknown {sorted(set(d) - names)}, "
                              f"missing {sorted(names - set(d))}")
         return cls(**d)
+
+
+# TrainConfig fields added after training states were first written (issue 31's views).
+ADDED_TRAIN_FIELDS = ("views", "view_crop", "view_jitter", "view_grey")
+
+
+def view_augment(tc: TrainConfig) -> SimCLRAugment:
+    """The augmentation that makes DRL's views: SimCLR's, with the crop range, jitter and
+    greyscale probabilities of `tc`."""
+    return SimCLRAugment(scale=tc.view_crop, jitter=tc.view_jitter, grey=tc.view_grey)
 
 
 class Batches:
@@ -182,7 +221,7 @@ class Trainer:
                  world: World | None = None) -> None:
         parse_t_sampler(train_config.t_sampler)
         self.mc, self.tc, self.out = model_config, train_config, Path(out)
-        self.data, self.device = dataset, torch.device(device)
+        self.data, self.device = dataset, check_device(device)
         self.world = world = world or World()
         if train_config.batch_size % world.size:
             raise ValueError(f"--batch-size {train_config.batch_size} (the global batch) must be "
@@ -436,13 +475,17 @@ class Trainer:
         encoder = "t-conditioned encoder" if self.mc.t_conditioned else "static encoder"
         if OBJECTIVE[self.tc.method] == "drl" and self.tc.t_sampler != TrainConfig.t_sampler:
             encoder += f", {self.tc.t_sampler} t sampler"  # e.g. cifar10-coarse's uniform-sigma
+        if self.tc.views != "none":
+            encoder += f", {self.tc.views} views"
+        if self.mc.objective == "drl" and self.mc.z_conditioning != "add":
+            encoder += f", z {self.mc.z_conditioning}"
         card = {
             "description": f"{METHOD_NAMES[self.tc.method]} on {self.tc.dataset} ({encoder})",
             "preprocessing": {"resolution": self.mc.image_size, "channels": self.mc.channels,
                               "value_range": [-1, 1]},
             "training": {**dataclasses.asdict(self.tc),
                          "loss": LOSS_NAMES[self.tc.method].format(
-                             weighting=self.mc.parameterization)},
+                             weighting=self.mc.parameterization) + VIEW_NOTES[self.tc.views]},
             "data": self.data.source,
             "budget": self._budget(),
             "recommended_t": 0.5,

@@ -21,7 +21,7 @@ from PIL import Image
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from drlkit.config import ModelConfig
+from drlkit.config import ModelConfig, upgrade_config
 from drlkit.model import DRLModel, check_t
 
 
@@ -33,7 +33,9 @@ class DRLTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             Loaded (and sha256-verified, for registry names) in `fit`.
         t: diffusion time in [0, 1]; a sequence of times gives the concatenated multi-t code
             (N, T*D); None: the model's recommended t.
-        batch_size: images per forward pass (the codes do not depend on it).
+        batch_size: images per forward pass (the codes do not depend on it); None: the
+            model's fast batch on its device (`drlkit.model.default_batch_size`: 64 on CPU,
+            512 on CUDA).
         device: "cpu", "cuda", ...; None: cuda if available.
         image_shape: (H, W, C) of the rows of 2-D input (flattened images, HWC order);
             None: the model's own (image_size, image_size, channels).
@@ -46,7 +48,7 @@ class DRLTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     """
 
     def __init__(self, model: str | os.PathLike | DRLModel = "mnist",
-                 t: float | Sequence[float] | None = None, batch_size: int = 256,
+                 t: float | Sequence[float] | None = None, batch_size: int | None = None,
                  device: str | None = None, image_shape: tuple[int, ...] | None = None) -> None:
         self.model = model
         self.t = t
@@ -60,8 +62,10 @@ class DRLTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         """Load the model and check that X can be encoded (no training happens: y is ignored)."""
         if self.t is not None:
             check_t(self.t)
-        if not isinstance(self.batch_size, (int, np.integer)) or self.batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {self.batch_size!r}")
+        if self.batch_size is not None and (
+                not isinstance(self.batch_size, (int, np.integer)) or self.batch_size < 1):
+            raise ValueError(f"batch_size must be a positive integer or None, got "
+                             f"{self.batch_size!r}")
         self.model_ = self._load_model()
         self._as_images(X, reset=True)
         ts, single = check_t(self.model_.recommended_t if self.t is None else self.t)
@@ -99,7 +103,8 @@ class DRLTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         saved = state.pop("_model_state", None)
         super().__setstate__(state)
         if saved is not None:
-            model = DRLModel(ModelConfig.from_dict(saved["config"]), card=saved["card"])
+            model = DRLModel(ModelConfig.from_dict(upgrade_config(saved["config"])),
+                             card=saved["card"])
             model.load_state_dict(saved["tensors"])
             self.model_ = model.to(self._device()).eval()
 

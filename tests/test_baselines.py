@@ -14,7 +14,7 @@ from test_train import _tc
 
 from drlkit.augment import SimCLRAugment, shift_hue
 from drlkit.baselines import AELoss, nt_xent
-from drlkit.checkpoint import count_params, load_model, read_header, update_card
+from drlkit.checkpoint import FORMAT_VERSION, count_params, load_model, read_header, update_card
 from drlkit.cli import cli
 from drlkit.config import ModelConfig, preset
 from drlkit.model import DRLModel
@@ -135,7 +135,7 @@ def test_format_1_files_load_as_drl_and_stay_loadable_after_a_card_update(tmp_pa
     assert load_model(path, device="cpu").config.objective == "drl"
     update_card(path, description="edited")
     meta = read_header(path)
-    assert meta["format_version"] == "2" and meta["config"]["objective"] == "drl"
+    assert meta["format_version"] == str(FORMAT_VERSION) and meta["config"]["objective"] == "drl"
     model = load_model(path, device="cpu")
     assert model.card["description"] == "edited"
     assert count_params(model)["score_net"] == 1_687_585

@@ -12,15 +12,22 @@ VARIANTS = [
     dict(method="drl", t_conditioned=False, sde="ve", parameterization="paper"),
     dict(method="vdrl", t_conditioned=True, sde="vp", parameterization="edm"),
     dict(method="vdrl", t_conditioned=False, sde="vp", parameterization="paper"),
+    # issue 31: z's own scale-and-shift in every block, with augmented views
+    dict(method="drl", t_conditioned=True, sde="ve", parameterization="edm",
+         z_conditioning="film", views="novel"),
+    dict(method="vdrl", t_conditioned=False, sde="vp", parameterization="paper",
+         z_conditioning="film", views="same"),
 ]
 
 
 @pytest.mark.parametrize("v", VARIANTS, ids=lambda v: "-".join(str(x) for x in v.values()))
 def test_forward_backward_every_parameter_gets_a_gradient(v):
-    method = v.pop("method")
+    v = dict(v)
+    method, views = v.pop("method"), v.pop("views", "none")
     model = tiny_model(probabilistic=method == "vdrl", **v).train()
     x0 = to_tensor(synthetic_dataset(8).images)
-    loss_fn, gen = DRLLoss(method, l1_weight=1e-5), torch.Generator().manual_seed(0)
+    loss_fn = DRLLoss(method, l1_weight=1e-5, views=views)
+    gen = torch.Generator().manual_seed(0)
     # Residual branches end in zero-initialised convs (identity at init), so the code z reaches
     # the loss only after one update; take it, then every tensor must get a non-zero gradient.
     opt = torch.optim.SGD(model.parameters(), lr=1e-2)

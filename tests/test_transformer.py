@@ -208,3 +208,22 @@ def test_registry_model_by_name():
     tr = DRLTransformer(model="mnist", t=0.9, device="cpu").fit(x)
     assert tr.transform(x).shape == (3, 128)
     assert tr.model_.device == torch.device("cpu")
+
+
+def test_default_batch_is_the_models_fast_batch(monkeypatch):
+    from drlkit.model import DRLModel, default_batch_size
+
+    x = images(5)
+    tr = DRLTransformer(model=MODEL, t=0.5).fit(x)
+    assert tr.batch_size is None
+    seen = []
+    real = DRLModel.encode
+
+    def encode(self, images, *args, **kwargs):
+        seen.append(kwargs.get("batch_size"))
+        return real(self, images, *args, **kwargs)
+
+    monkeypatch.setattr(DRLModel, "encode", encode)
+    tr.transform(x)
+    assert seen == [None]  # encode then uses default_batch_size(device): 64 on CPU
+    assert default_batch_size(tr.model_.device) == 64

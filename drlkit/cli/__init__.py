@@ -35,6 +35,8 @@ def _load(name: str, device: str | None):
         return load(name, device=device)
     except CheckpointError as e:
         raise click.ClickException(str(e)) from None
+    except ValueError as e:  # a device that cannot be used here
+        raise click.BadParameter(str(e), param_hint="--device") from None
 
 
 def _parse_list(value: str, parse, param_hint: str):

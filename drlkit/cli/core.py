@@ -31,8 +31,10 @@ def models(as_json: bool) -> None:
         acc = r["metrics"].get("linear_probe", {}).get("accuracy")
         acc_s = f"{acc:.4f}" if acc is not None else "-"
         t_s = r["recommended_t"] if r["t_conditioned"] else "-"  # a static code ignores t
+        default = "  [default: drlkit.load() and `drlkit encode` without --model]" \
+            if r["default"] else ""
         click.echo(f"{r['name']:<16}{r['num_params']:>10,}{r['latent_dim']:>6}"
-                   f"{t_s:>6}  {acc_s:>9}  {r['description']}")
+                   f"{t_s:>6}  {acc_s:>9}  {r['description']}{default}")
 
 
 @cli.command()
@@ -87,7 +89,23 @@ def verify() -> None:
               help="Encoder E(x0, t) (paper eq. 8) or the static E(x0) [default: t-conditioned "
                    "for drl/vdrl; baselines are always static].")
 @click.option("--t-sampler", default="uniform-t", show_default=True,
-              help="Training-t distribution: uniform-t, uniform-sigma or range:a,b.")
+              help="Training-t distribution: uniform-t, uniform-sigma, range:a,b or "
+                   "lognormal:P_mean,P_std (EDM's is lognormal:-1.2,1.2).")
+@click.option("--views", type=click.Choice(["none", "same", "novel"]), default="none",
+              show_default=True,
+              help="drl/vdrl: none (encode and denoise the image itself, the paper's recipe), "
+                   "same (both on one augmented view) or novel (encode one augmented view, "
+                   "denoise another of the same image).")
+@click.option("--view-crop", default="0.2,1", show_default=True,
+              help="Views: the random resized crop's area range, as min,max fractions.")
+@click.option("--view-jitter", type=click.FloatRange(0, 1), default=0.8, show_default=True,
+              help="Views: probability of colour jitter (RGB only).")
+@click.option("--view-grey", type=click.FloatRange(0, 1), default=0.2, show_default=True,
+              help="Views: probability of greyscale (RGB only).")
+@click.option("--z-conditioning", type=click.Choice(["add", "film"]), default="add",
+              show_default=True,
+              help="drl/vdrl: add z to the score net's time embedding (the paper's recipe), or "
+                   "give z its own scale-and-shift in every score-net block (film).")
 @click.option("--latent-dim", type=click.IntRange(1), default=128, show_default=True)
 @click.option("--preset", "preset_name", type=click.Choice(sorted(PRESETS)), default="small",
               show_default=True, help="Network size preset.")
@@ -122,10 +140,10 @@ def verify() -> None:
               help="Run folder: state.safetensors, log.jsonl, model.safetensors.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out exactly where it stopped.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def train(dataset, method, t_conditioned, t_sampler, latent_dim, preset_name, sde, parameterization,
-          steps, batch_size, lr, l1_weight, kl_weight, precision, hflip, cifar_copy, image_size,
-          channels, seed, checkpoint_every, diagnostics_every, data_root, device, out, resume,
-          quiet) -> None:
+def train(dataset, method, t_conditioned, t_sampler, views, view_crop, view_jitter, view_grey,
+          z_conditioning, latent_dim, preset_name, sde, parameterization, steps, batch_size, lr,
+          l1_weight, kl_weight, precision, hflip, cifar_copy, image_size, channels, seed,
+          checkpoint_every, diagnostics_every, data_root, device, out, resume, quiet) -> None:
     """Train a DRL model (or a baseline) and export out/model.safetensors (EMA weights, metadata).
 
     On several processes: `torchrun --nproc-per-node N -m drlkit train ...` (DDP; --batch-size is
@@ -145,18 +163,32 @@ def train(dataset, method, t_conditioned, t_sampler, latent_dim, preset_name, sd
     baseline = method in ("ae", "vae", "simclr")
     if baseline and t_conditioned:
         raise click.BadParameter(f"{method} trains a static encoder", param_hint="--t-conditioned")
+    if baseline and views != "none":
+        raise click.BadParameter(f"views are an option of drl / vdrl, not of {method}",
+                                 param_hint="--views")
+    if baseline and z_conditioning != "add":
+        raise click.BadParameter(f"{method} has no score net", param_hint="--z-conditioning")
+    try:
+        crop = tuple(float(v) for v in view_crop.split(","))
+    except ValueError:
+        crop = ()
+    if len(crop) != 2 or not 0 < crop[0] <= crop[1] <= 1:
+        raise click.BadParameter(f"expected min,max with 0 < min <= max <= 1, got {view_crop!r}",
+                                 param_hint="--view-crop")
     t_conditioned = not baseline if t_conditioned is None else t_conditioned
     if kl_weight is None:
         kl_weight = 1.0 if method == "vae" else 1e-5
     tc = TrainConfig(dataset=dataset, method=method, t_sampler=t_sampler, steps=steps,
                      batch_size=batch_size, lr=lr, l1_weight=l1_weight, kl_weight=kl_weight,
                      seed=seed, precision=precision, hflip=hflip, cifar_copy=cifar_copy,
-                     checkpoint_every=checkpoint_every, diagnostics_every=diagnostics_every)
+                     checkpoint_every=checkpoint_every, diagnostics_every=diagnostics_every,
+                     views=views, view_crop=crop, view_jitter=view_jitter, view_grey=view_grey)
     try:
         path = run_training(train_config=tc, out=out, resume=resume, data_root=data_root,
                             device=device, progress=not quiet, preset_name=preset_name,
                             latent_dim=latent_dim, t_conditioned=t_conditioned, sde=sde,
-                            parameterization=parameterization, image_size=image_size,
+                            parameterization=parameterization, z_conditioning=z_conditioning,
+                            image_size=image_size,
                             channels=int(channels))
     except (DataError, FileExistsError, FileNotFoundError, ValueError) as e:
         raise click.ClickException(str(e)) from None
@@ -199,7 +231,7 @@ def encode(path, model_name, t_value, out, batch_size, workers, resume, strict, 
     On several processes: `torchrun --nproc-per-node N -m drlkit encode ...`; each encodes its
     share of the batches and the output is the same as from one process.
     """
-    from drlkit.distributed import default_device, process_group
+    from drlkit.distributed import default_device, process_group, world_from_env
     from drlkit.files import ResumeError, collect, encode_to_file, partial_dir, sidecar
     from drlkit.preprocess import display_path
     from drlkit.registry import DEFAULT_MODEL
@@ -208,6 +240,10 @@ def encode(path, model_name, t_value, out, batch_size, workers, resume, strict, 
     paths = collect(path)
     if not paths:
         raise click.ClickException(f"{path}: no image files found")
+    if resume and not (partial_dir(Path(out)) / "manifest.json").is_file() \
+            and world_from_env().is_main:
+        click.echo(f"--resume: nothing to resume for {display_path(out)} (no "
+                   f"{display_path(partial_dir(Path(out)))}); encoding from the start", err=True)
     try:
         with process_group(device) as world:
             model = _load(model_name or DEFAULT_MODEL, default_device(world, device))

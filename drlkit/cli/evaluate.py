@@ -57,6 +57,9 @@ METRICS_HELP = ("Comma-separated: linear_probe, knn_probe, cluster, few_label, s
                    "holds instead of recomputing it: the model's and the random encoder's scores "
                    "where the encoder weights and t grid match, raw pixels always. Adds a "
                    "baseline to a report without re-running the model.")
+@click.option("--features", type=click.Choice(["z", "pooled"]), default="z", show_default=True,
+              help="Score the code z, or the encoder's pooled features before its last layer "
+                   "(also for the random encoder).")
 @click.option("--report", type=click.Path(dir_okay=False), default=None, help="Write JSON here.")
 @click.option("--table", type=click.Path(dir_okay=False), default=None,
               help="Write the markdown tables here.")
@@ -84,9 +87,9 @@ METRICS_HELP = ("Comma-separated: linear_probe, knn_probe, cluster, few_label, s
               help="Images per encoder forward pass [default: 64 on CPU, 512 on CUDA].")
 @click.option("--device", default=None, help="cpu, cuda, ... [default: cuda if available].")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def evaluate(model_name, dataset, t_value, metrics, baselines, pixels_from, reuse_from, report,
-             table, plot, plot_embedding, embedding, max_train, max_test, seed, label, write_card,
-             data_root, batch_size, device, quiet) -> None:
+def evaluate(model_name, dataset, t_value, metrics, baselines, pixels_from, reuse_from, features,
+             report, table, plot, plot_embedding, embedding, max_train, max_test, seed, label,
+             write_card, data_root, batch_size, device, quiet) -> None:
     """Evaluate MODEL's codes downstream: every metric over a t grid, with baselines.
 
     The protocol is in docs/evaluation.md: t and every hyperparameter are chosen on a validation
@@ -104,6 +107,8 @@ def evaluate(model_name, dataset, t_value, metrics, baselines, pixels_from, reus
                                  param_hint="--write-card")
     if write_card and (max_train or max_test):
         raise click.BadParameter("cards hold full-data metrics only", param_hint="--write-card")
+    if write_card and features != "z":
+        raise click.BadParameter("cards hold the metrics of the code z", param_hint="--write-card")
     names = _parse_list(metrics, parse_metrics, "--metrics")
     base = [] if baselines.strip() == "none" else [b.strip() for b in baselines.split(",")
                                                    if b.strip()]
@@ -130,7 +135,8 @@ def evaluate(model_name, dataset, t_value, metrics, baselines, pixels_from, reus
     start = time.perf_counter()
     try:
         result = evaluate_model(model, train_ds, test_ds, ts, names, base, seed=seed,
-                                batch_size=batch_size, progress=not quiet, reuse=earlier)
+                                batch_size=batch_size, progress=not quiet, reuse=earlier,
+                                features=features)
     except ValueError as e:
         raise click.ClickException(str(e)) from None
     if reused:
@@ -144,14 +150,15 @@ def evaluate(model_name, dataset, t_value, metrics, baselines, pixels_from, reus
            "test": test_ds.source, "protocol": "docs/evaluation.md", "seed": seed, **result,
            "total_wall_time_s": round(time.perf_counter() - start, 1),
            "hardware": _hardware(model),
-           "model_card": _report_card(model.card)}
+           "model_card": _report_card(model.card), "model_config": model.config.to_dict()}
     _write_outputs(out, report, table, plot, f"{model_name} on {dataset}")
     rec = out["recommended_t"]
     which = f"recommended t={rec}" if model.config.t_conditioned else "static code (t is ignored)"
     if plot_embedding:
         from drlkit.plots import plot_embedding as plot_emb
 
-        z = model.encode(test_ds.images, t=rec, batch_size=batch_size, progress=not quiet)
+        z = model.encode(test_ds.images, t=rec, batch_size=batch_size, progress=not quiet,
+                         features=features)
         try:
             plot_emb(z, test_ds.labels, plot_embedding, embedding, test_ds.classes, seed=seed,
                      title=f"{model_name}: {dataset} test codes ({which}, {embedding.upper()})")
@@ -246,8 +253,9 @@ def _shipped_card(report: dict, path: str) -> dict | None:
 
 
 def _report_card(card: dict) -> dict:
-    """The part of a model's card that a report records (its budget columns come from it)."""
-    return {k: card.get(k) for k in ("description", "data", "budget")}
+    """The part of a model's card that a report records (its budget columns come from it, the
+    recipe study's columns from the training options)."""
+    return {k: card.get(k) for k in ("description", "data", "budget", "training")}
 
 
 def _load_array(path: str) -> np.ndarray:

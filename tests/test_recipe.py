@@ -1,0 +1,230 @@
+"""Issue 31's recipe options: augmented views for DRL, EDM's log-normal t-sampler, z's own
+scale-and-shift in the score net, and the encoder's pooled features."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from conftest import REPO, synthetic_dataset, tiny_model
+from test_train import _tc
+
+from drlkit.checkpoint import encoder_digest, load_model, read_header
+from drlkit.cli import cli
+from drlkit.config import ModelConfig, preset
+from drlkit.diffusion import VESDE, VPSDE, noise_level, parse_t_sampler, sample_t
+from drlkit.loss import DRLLoss
+from drlkit.train import TrainConfig, to_tensor, train
+
+MC = preset("tiny", image_size=16, channels=1, latent_dim=8)
+
+
+# --------------------------------------------------------------------------- log-normal sampler
+
+
+@pytest.mark.parametrize("sde", [VESDE(), VPSDE()], ids=["ve", "vp"])
+def test_lognormal_sampler_draws_ln_sigma_with_the_given_mean_and_std(sde):
+    t = sample_t("lognormal:-1.2,1.2", sde, 50_000, torch.Generator().manual_seed(0))
+    assert t.min() >= sde.t_min and t.max() <= 1.0
+    log_sigma = torch.log(noise_level(sde, t))
+    assert abs(log_sigma.mean().item() + 1.2) < 0.03
+    assert abs(log_sigma.std().item() - 1.2) < 0.03
+
+
+def test_lognormal_sampler_clamps_to_the_noise_range():
+    t = sample_t("lognormal:0,10", VESDE(), 10_000, torch.Generator().manual_seed(0))
+    assert torch.isfinite(t).all() and ((t == 0) | (t == 1)).float().mean() > 0.5
+
+
+@pytest.mark.parametrize("spec", ["lognormal:1", "lognormal:a,b", "lognormal:0,0",
+                                  "lognormal:0,-1", "lognormal:nan,1"])
+def test_lognormal_sampler_rejects_bad_specs(spec):
+    with pytest.raises(ValueError, match="t sampler"):
+        parse_t_sampler(spec)
+
+
+def test_cli_names_the_lognormal_sampler_in_its_errors(tmp_path):
+    res = CliRunner().invoke(cli, ["train", "--dataset", "mnist", "--t-sampler", "lognormal:x",
+                                   "--out", str(tmp_path / "r")])
+    assert res.exit_code == 2 and "lognormal:P_mean,P_std" in res.output
+
+
+# --------------------------------------------------------------------------- views
+
+
+def test_views_none_same_novel():
+    x0 = to_tensor(synthetic_dataset(8, channels=3).images)
+    gen = torch.Generator().manual_seed(0)
+    a, b = DRLLoss(views="none").make_views(x0, gen)
+    assert a is x0 and b is x0
+    a, b = DRLLoss(views="same").make_views(x0, gen)
+    assert a is b and a.shape == x0.shape and not torch.equal(a, x0)
+    a, b = DRLLoss(views="novel").make_views(x0, gen)
+    assert a.shape == b.shape == x0.shape and not torch.equal(a, b)
+    assert a.min() >= -1 and a.max() <= 1 and b.min() >= -1 and b.max() <= 1
+
+
+def test_novel_views_encode_one_view_and_denoise_the_other(monkeypatch):
+    model = tiny_model()
+    x0 = to_tensor(synthetic_dataset(8).images)
+    seen = {}
+    real_embed = model.embed
+
+    def embed(x, t, features="z"):
+        seen["encoded"] = x
+        return real_embed(x, t, features)
+
+    monkeypatch.setattr(model, "embed", embed)
+    import drlkit.loss as loss_mod
+
+    real_dsm = loss_mod.dsm_per_sample
+
+    def dsm(m, x, *args):
+        seen["denoised"] = x
+        return real_dsm(m, x, *args)
+
+    monkeypatch.setattr(loss_mod, "dsm_per_sample", dsm)
+    loss, _ = DRLLoss(views="novel")(model, x0, torch.Generator().manual_seed(0))
+    assert torch.isfinite(loss)
+    assert seen["encoded"].shape == seen["denoised"].shape == x0.shape
+    assert not torch.equal(seen["encoded"], seen["denoised"])
+    assert not torch.equal(seen["denoised"], x0)
+
+
+def test_views_none_keeps_the_papers_loss_bit_for_bit():
+    model = tiny_model()
+    x0 = to_tensor(synthetic_dataset(8).images)
+    old, _ = DRLLoss()(model, x0, torch.Generator().manual_seed(3))
+    none, _ = DRLLoss(views="none")(model, x0, torch.Generator().manual_seed(3))
+    assert torch.equal(old, none)
+
+
+def test_views_are_checked():
+    with pytest.raises(ValueError, match="views"):
+        DRLLoss(views="both")
+    with pytest.raises(ValueError, match="views"):
+        TrainConfig(method="simclr", views="novel")
+    with pytest.raises(ValueError, match="view_crop"):
+        TrainConfig(views="novel", view_crop=(0.5, 0.2))
+    with pytest.raises(ValueError, match="probability"):
+        TrainConfig(views="novel", view_grey=1.5)
+
+
+def test_a_train_config_saved_before_views_reads_with_their_defaults():
+    d = json.loads(json.dumps(_tc().__dict__))
+    for k in ("views", "view_crop", "view_jitter", "view_grey"):
+        del d[k]
+    tc = TrainConfig.from_dict(d)
+    assert tc.views == "none" and tc.view_crop == (0.2, 1.0)
+    assert TrainConfig.from_dict(json.loads(json.dumps(_tc(views="novel").__dict__))) \
+        == _tc(views="novel")  # the JSON list of view_crop reads back as the same config
+
+
+def test_training_with_novel_views_resumes_exactly_and_records_the_recipe(tmp_path):
+    ds = synthetic_dataset(20, channels=3)
+    mc = preset("tiny", image_size=16, channels=3, latent_dim=8, z_conditioning="film")
+    tc = _tc(views="novel", t_sampler="lognormal:-1.2,1.2", view_crop=(0.3, 1.0))
+    full = train(mc, tc, tmp_path / "full", dataset=ds, progress=False)
+    train(mc, _tc(steps=3, views="novel", t_sampler="lognormal:-1.2,1.2", view_crop=(0.3, 1.0)),
+          tmp_path / "half", dataset=ds, progress=False)
+    resumed = train(mc, tc, tmp_path / "half", dataset=ds, resume=True, progress=False)
+    a, b = load_model(full, device="cpu"), load_model(resumed, device="cpu")
+    for (k, v), w in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+        assert torch.equal(v, w), k
+    meta = read_header(full)
+    assert meta["training"]["views"] == "novel" and meta["training"]["view_crop"] == [0.3, 1.0]
+    assert meta["config"]["z_conditioning"] == "film"
+    assert "novel views" in meta["description"] and "z film" in meta["description"]
+    assert "denoises another" in meta["training"]["loss"]
+
+
+def test_cli_trains_with_views_and_film(tmp_path, data_root):
+    out = tmp_path / "run"
+    res = CliRunner().invoke(cli, [
+        "train", "--dataset", "mnist", "--data-root", str(data_root), "--preset", "tiny",
+        "--steps", "2", "--batch-size", "4", "--diagnostics-every", "0", "--views", "same",
+        "--view-crop", "0.5,1", "--z-conditioning", "film", "--out", str(out), "--quiet"])
+    assert res.exit_code == 0, res.output
+    meta = read_header(out / "model.safetensors")
+    assert meta["training"]["views"] == "same" and meta["training"]["view_crop"] == [0.5, 1.0]
+    assert meta["config"]["z_conditioning"] == "film"
+
+
+@pytest.mark.parametrize("args, hint", [
+    (["--method", "ae", "--views", "novel"], "--views"),
+    (["--method", "simclr", "--z-conditioning", "film"], "--z-conditioning"),
+    (["--views", "novel", "--view-crop", "0.9,0.1"], "--view-crop"),
+    (["--views", "novel", "--view-crop", "half"], "--view-crop"),
+])
+def test_cli_rejects_view_options_that_cannot_apply(tmp_path, args, hint):
+    res = CliRunner().invoke(cli, ["train", "--dataset", "mnist", *args, "--out",
+                                   str(tmp_path / "r")])
+    assert res.exit_code == 2 and hint in res.output
+
+
+# --------------------------------------------------------------------------- z conditioning
+
+
+def test_film_gives_z_its_own_scale_and_shift_in_every_block():
+    add, film = tiny_model(), tiny_model(z_conditioning="film")
+    blocks = [m for m in film.score_net.modules() if type(m).__name__ == "ResBlock"]
+    assert blocks and all(b.z_film is not None for b in blocks)
+    assert all(b.z_film is None for b in add.score_net.modules() if type(b).__name__ == "ResBlock")
+    for block in blocks:  # the z film must move every block's output, not only the time path
+        torch.nn.init.normal_(block.conv2.weight, std=0.1)
+    x = torch.randn(2, 1, 16, 16)
+    c = torch.zeros(2)
+    z = torch.randn(2, 8)
+    out_z, out_none = film.score_net(x, c, z), film.score_net(x, c, None)
+    assert not torch.allclose(out_z, out_none)
+    with pytest.raises(ValueError, match="z_conditioning"):
+        ModelConfig(z_conditioning="concat")
+
+
+def test_configs_of_older_files_read_as_add():
+    meta = read_header(REPO / "checkpoints" / "mnist.safetensors")
+    assert meta["format_version"] == "2" and meta["config"]["z_conditioning"] == "add"
+
+
+def test_the_encoder_digest_of_a_shipped_model_is_unchanged_by_format_3():
+    # computed by drlkit before z_conditioning existed; reports keep matching with --reuse
+    model = load_model(REPO / "checkpoints" / "mnist.safetensors", device="cpu")
+    assert encoder_digest(model) == \
+        "8d81e609cff0ce06351bc982c8cb18c8a238b2b5e4b6f7ad74dc3d398869b246"
+
+
+# --------------------------------------------------------------------------- pooled features
+
+
+def test_pooled_features_are_the_encoders_input_to_its_last_layer():
+    model = tiny_model(t_conditioned=False)
+    x = (np.random.default_rng(0).random((6, 16, 16)) * 255).astype(np.uint8)
+    pooled = model.encode(x, features="pooled")
+    assert pooled.shape == (6, model.feature_dim("pooled")) == (6, 4 * MC.encoder_width)
+    z = model.encode(x)
+    head = model.encoder.head
+    np.testing.assert_allclose(pooled @ head.weight.detach().numpy().T + head.bias.detach().numpy(),
+                               z, atol=1e-5)
+    np.testing.assert_allclose(model.encode(x, features="pooled", batch_size=2), pooled, atol=1e-6)
+    with pytest.raises(ValueError, match="features"):
+        model.encode(x, features="penultimate")
+
+
+def test_eval_scores_pooled_features(tmp_path, data_root):
+    path = REPO / "checkpoints" / "mnist.safetensors"
+    report = tmp_path / "r.json"
+    res = CliRunner().invoke(cli, [
+        "eval", str(path), "--dataset", "mnist", "--data-root", str(data_root),
+        "--metrics", "linear_probe", "--max-train", "200", "--max-test", "100", "--t", "0.5",
+        "--baselines", "random", "--features", "pooled",
+        "--report", str(report), "--quiet"])
+    assert res.exit_code == 0, res.output
+    r = json.loads(report.read_text())
+    assert r["features"] == "pooled" and r["model_config"]["latent_dim"] == 128
+    assert r["model_card"]["training"]["method"] == "drl"
+    assert r["representations"]["model"]["best"]["linear"]["test"] > 0.5
+    assert not math.isnan(r["representations"]["random_encoder"]["best"]["linear"]["test"])
