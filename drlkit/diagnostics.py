@@ -105,9 +105,8 @@ def information_curve(model, images, ts, seed: int = 0, batch_size: int = 250,
          "gap_shuffled" / "gap_zero": error ratio - 1 at each t, "largest_gap_t": the t with the
          largest shuffled gap}.
     """
-    from tqdm.auto import tqdm
-
     from drlkit.preprocess import to_model_input
+    from drlkit.progress import tqdm
 
     if model.config.objective != "drl":
         raise ValueError(f"the information curve needs a DRL score net, not {model.config.objective}")

@@ -66,7 +66,7 @@ def t_sweep(z_train, y_train, z_test, y_test, ts: Sequence[float],
         raise ValueError(f"times must be distinct, got {ts}")
     names = parse_metrics(metrics)
     do_multi = multi_t and len(ts) > 1
-    from tqdm.auto import tqdm
+    from drlkit.progress import tqdm
 
     with tqdm(total=len(names) * (len(ts) + do_multi), desc=desc, unit="metric",
               disable=not progress) as bar:
@@ -119,7 +119,7 @@ def evaluate_code(x_train, y_train, x_test, y_test, metrics: Sequence[str] | Non
                   progress: bool = False, desc: str = "evaluate") -> dict:
     """Every metric on one t-free representation (pixels, a static code, saved features), with
     a progress bar; "best" mirrors `t_sweep`'s with t = None, so reports read the same."""
-    from tqdm.auto import tqdm
+    from drlkit.progress import tqdm
 
     names = parse_metrics(metrics)
     with tqdm(total=len(names), desc=desc, unit="metric", disable=not progress) as bar:

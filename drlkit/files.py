@@ -4,7 +4,9 @@ stays flat in the number of images and an interrupted run can continue (DESIGN Â
 
 Outputs for `--out feats.npy`: `feats.npy` (float32, one row per readable image in sorted path
 order), `feats.files.txt` (the image of each row), `feats.skipped.txt` (path<TAB>reason per skip).
-The .npy is renamed into place last: if it exists, the whole result is complete.
+The .npy is renamed into place last: if it exists, the whole result is complete. For
+`--out feats.npz`, one file holds it all (`read_features` reads either): "codes", "files" (the
+image of each row), "t" (the times, or one), "skipped" and "skipped_reasons".
 
 While a run is going, finished batches live in `feats.npy.partial/` (one .npy and one .json per
 batch, each written atomically, so a kill at any moment leaves only whole batches). `--resume`
@@ -33,6 +35,7 @@ from drlkit.model import DRLModel, check_t
 from drlkit.preprocess import ImageReadError, display_path, is_image_path, load_image, to_model_input
 
 PARTIAL_FORMAT = "drlkit-encode-partial-1"
+OUTPUT_SUFFIXES = (".npy", ".npz")
 
 
 @dataclass
@@ -140,7 +143,7 @@ def encode_files(model: DRLModel, paths: Sequence[Path], t=None, batch_size: int
 
     For many files prefer `encode_to_file`, which streams to disk and can resume.
     """
-    from tqdm.auto import tqdm
+    from drlkit.progress import tqdm
 
     ts, single = check_t(model.recommended_t if t is None else t)
     workers = default_workers() if workers is None else workers
@@ -158,6 +161,15 @@ def encode_files(model: DRLModel, paths: Sequence[Path], t=None, batch_size: int
 
 
 # --------------------------------------------------------------------------- streamed to disk
+
+
+def check_output_name(out: str | os.PathLike) -> Path:
+    """`out` as a Path if it names a .npy or .npz file, else ValueError."""
+    out = Path(out)
+    if out.suffix not in OUTPUT_SUFFIXES:
+        raise ValueError(f"--out {display_path(out)}: expected a .npy file name (codes, with "
+                         ".files.txt and .skipped.txt beside it) or a .npz (all in one file)")
+    return out
 
 
 def sidecar(out: Path, kind: str) -> Path:
@@ -257,11 +269,9 @@ def encode_to_file(model: DRLModel, paths: Sequence[Path], out: str | os.PathLik
     Raises:
         ResumeError: the partial run was made with other files, model, t or batch size.
     """
-    from tqdm.auto import tqdm
+    from drlkit.progress import tqdm
 
-    out = Path(out)
-    if out.suffix != ".npy":
-        raise ValueError(f"--out {display_path(out)}: expected a .npy file name")
+    out = check_output_name(out)
     ts, single = check_t(model.recommended_t if t is None else t)
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -349,21 +359,26 @@ def _assemble(out: Path, partial: Path, paths: Sequence[Path], done: dict[int, d
               ts: list[float], single: bool, dim: int) -> None:
     order = sorted(done)
     summary = _summary(out, paths, done, ts, single, dim)
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-    try:
-        arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=summary.shape)
-        row = 0
-        for s in order:
-            part = np.load(partial / f"batch-{s:010d}.npy", mmap_mode="r")
-            arr[row : row + len(part)] = part
-            row += len(part)
-        arr.flush()
-        del arr
-        kept = [paths[i] for s in order for i in done[s]["kept"]]
-        _write_sidecars(out, kept, summary.skipped)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
+    kept = [paths[i] for s in order for i in done[s]["kept"]]
+    if out.suffix == ".npz":  # one file: the codes are gathered in memory
+        parts = [np.load(partial / f"batch-{s:010d}.npy") for s in order]
+        codes = np.concatenate(parts) if parts else np.empty(summary.shape, np.float32)
+        _write_npz(out, codes, kept, summary.skipped, ts, single)
+    else:
+        tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
+        try:
+            arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=summary.shape)
+            row = 0
+            for s in order:
+                part = np.load(partial / f"batch-{s:010d}.npy", mmap_mode="r")
+                arr[row : row + len(part)] = part
+                row += len(part)
+            arr.flush()
+            del arr
+            _write_sidecars(out, kept, summary.skipped)
+            os.replace(tmp, out)
+        finally:
+            tmp.unlink(missing_ok=True)
     shutil.rmtree(partial, ignore_errors=True)
 
 
@@ -376,10 +391,42 @@ def _write_sidecars(out: Path, files: Sequence[Path], skipped: Sequence[tuple[Pa
     _atomic_write(sidecar(out, "skipped"), lambda f: f.write(skips))
 
 
+def _write_npz(out: Path, codes: np.ndarray, files: Sequence[Path],
+               skipped: Sequence[tuple[Path, str]], ts: list[float], single: bool) -> None:
+    """The whole result in one .npz; file names as str (undecodable bytes as os.fsdecode gives
+    them, so `Path(name)` opens the file again)."""
+    arrays = {"codes": codes, "files": np.array([os.fsdecode(p) for p in files], dtype=str),
+              "t": np.array(ts[0] if single else ts, dtype=np.float64),
+              "skipped": np.array([os.fsdecode(p) for p, _ in skipped], dtype=str),
+              "skipped_reasons": np.array([why for _, why in skipped], dtype=str)}
+    _atomic_write(out, lambda f: np.savez(f, **arrays))
+
+
 def read_files_list(out: str | os.PathLike) -> list[Path]:
-    """The image path of each row of `out` (from its .files.txt sidecar), byte-exact."""
-    data = sidecar(Path(out), "files").read_bytes()
+    """The image path of each row of `out` (its .files.txt sidecar, or a .npz's "files"),
+    byte-exact."""
+    out = Path(out)
+    if out.suffix == ".npz":
+        with np.load(out, allow_pickle=False) as z:
+            return [Path(name) for name in z["files"].tolist()]
+    data = sidecar(out, "files").read_bytes()
     return [Path(os.fsdecode(line)) for line in data.split(b"\n") if line]
+
+
+def read_features(path: str | os.PathLike) -> np.ndarray:
+    """The codes of an `encode` output: a .npy, or the "codes" of a .npz (any other .npz: its
+    only array)."""
+    path = Path(path)
+    data = np.load(path, allow_pickle=False)
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        return data
+    with data:
+        if "codes" in data.files:
+            return data["codes"]
+        if len(data.files) == 1:
+            return data[data.files[0]]
+        raise ValueError(f"{display_path(path)}: a .npz without a 'codes' array (it has "
+                         f"{', '.join(data.files)})")
 
 
 def write_result(result: EncodeResult, out: str | os.PathLike) -> Path:

@@ -13,7 +13,7 @@ from drlkit.config import ModelConfig
 from drlkit.diffusion import Preconditioner, noise_level
 from drlkit.encoder import Encoder
 from drlkit.heads import Decoder, ProjectionHead
-from drlkit.preprocess import to_model_input
+from drlkit.preprocess import as_items, check_not_folder, item_batches, to_model_input
 from drlkit.scorenet import ScoreUNet
 
 
@@ -100,15 +100,21 @@ class DRLModel(nn.Module):
         progress: bool = False,
         precision: str = "fp32",
         features: str = "z",
-    ) -> np.ndarray:
+        on_error: str = "raise",
+    ) -> Any:
         """Embed images with the encoder (in eval mode, without gradients).
 
         Args:
             images: uint8 array (N, H, W[, C]) or (H, W[, C]); float tensor/array (N, C, H, W) in
-                [0, 1]; a PIL image; a file path; or a list of PIL images / paths / uint8 arrays.
-                Every entry point is converted to the model's channels and resolution the same way.
-                A 3-D uint8 array whose last axis has 1 to 4 entries is one (H, W, C) image; any
-                other 3-D uint8 array is a batch (N, H, W).
+                [0, 1]; a PIL image; a file path; a list of PIL images / paths / uint8 arrays /
+                CHW tensors; or a `torch.utils.data.Dataset` or any iterable (a generator, an
+                `IterableDataset`, a `DataLoader`) of such images, of (image, label) pairs as
+                torchvision datasets yield, or of (images, labels) batches. Lists, datasets and
+                iterables are read and converted one item at a time, `batch_size` images per
+                forward pass, so memory holds one batch of pixels. Every entry point is converted
+                to the model's channels and resolution the same way. A 3-D uint8 array whose last
+                axis has 1 to 4 entries is one (H, W, C) image; any other 3-D uint8 array is a
+                batch (N, H, W).
             t: diffusion time in [0, 1], or a sequence of times. Default: the model's recommended t.
                 Static encoders ignore t.
             batch_size: images per forward pass; the result does not depend on it. Default
@@ -121,42 +127,77 @@ class DRLModel(nn.Module):
             features: "z" (the code, default) or "pooled" (the encoder's pooled features
                 before its last linear layer, 4 * encoder_width wide; docs/benchmarks.md
                 compares the two).
+            on_error: "raise" (default) or "skip": leave out the items of a list, dataset or
+                iterable that cannot be used (unreadable files, bad arrays) and return which
+                ones. A single array or tensor is one input: its errors are always raised.
 
         Returns:
-            float32 array (N, D) for a single t, (N, T, D) for a sequence of T times (D is
-            `feature_dim(features)`).
+            codes: float32 array (N, D) for a single t, (N, T, D) for a sequence of T times (D is
+            `feature_dim(features)`). When the items were (image, label) pairs, a tuple
+            (codes, labels) with the labels of the encoded images as an array. With
+            on_error="skip", the list `skipped` is appended to that: (the file path, or the item's
+            index for anything else, reason) for each item left out, so
+            `codes, skipped = model.encode(paths, on_error="skip")`.
 
         Raises:
             ValueError: t outside [0, 1] or not finite, images that cannot be interpreted, or an
-                unknown precision.
+                unknown precision or on_error.
         """
         from drlkit.precision import resolve_precision
+        from drlkit.progress import tqdm
 
         ts, single = check_t(self.recommended_t if t is None else t)
         dim = self.feature_dim(features)
         amp = resolve_precision(precision, self.device)
-        x = to_model_input(images, self.config.channels, self.config.image_size)
+        if on_error not in ("raise", "skip"):
+            raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
         batch_size = default_batch_size(self.device) if batch_size is None else batch_size
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        check_not_folder(images)
+        stream = as_items(images)
+        if stream is None:  # one array or tensor: converted at once, then cut into batches
+            x = to_model_input(images, self.config.channels, self.config.image_size)
+            batches = ((x[s : s + batch_size], None, []) for s in range(0, len(x), batch_size))
+            total: int | None = len(x)
+        else:
+            items, total = stream
+            batches = item_batches(items, self.config.channels, self.config.image_size,
+                                   batch_size, skip=on_error == "skip")
         was_training = self.training
         self.eval()
-        out = np.empty((x.shape[0], len(ts), dim), dtype=np.float32)
+        codes, labels, skipped = [], [], []
         try:
-            from tqdm.auto import tqdm
-
-            starts = range(0, x.shape[0], batch_size)
             with torch.inference_mode(), torch.autocast(self.device.type, dtype=amp or torch.float32,
-                                                         enabled=amp is not None):
-                for s in tqdm(starts, desc="encode", unit="batch", disable=not progress):
-                    xb = x[s : s + batch_size].to(self.device) * 2 - 1
-                    for j, tj in enumerate(ts):
-                        tb = torch.full((xb.shape[0],), tj, device=self.device)
-                        out[s : s + xb.shape[0], j] = (self.embed(xb, tb, features)
-                                                       .float().cpu().numpy())
+                                                         enabled=amp is not None), \
+                    tqdm(total=total, desc="encode", unit="img", disable=not progress) as bar:
+                for xb, lab, bad in batches:
+                    codes.append(self._embed_batch(xb, ts, features))
+                    skipped.extend(bad)
+                    if lab is not None:
+                        labels.append(lab)
+                    bar.update(len(xb) + len(bad))
         finally:
             self.train(was_training)
-        return out[:, 0] if single else out
+        out = np.concatenate(codes) if codes else np.empty((0, len(ts), dim), dtype=np.float32)
+        out = out[:, 0] if single else out
+        result: tuple[Any, ...] = (out,)
+        if labels:
+            result += (np.concatenate(labels),)
+        if on_error == "skip":
+            result += (skipped,)
+        return result if len(result) > 1 else out
+
+    def _embed_batch(self, x: Tensor, ts: list[float], features: str) -> np.ndarray:
+        """(n, T, D) codes of preprocessed x in [0, 1] at each of the times ts."""
+        out = np.empty((x.shape[0], len(ts), self.feature_dim(features)), dtype=np.float32)
+        if not len(x):
+            return out
+        xb = x.to(self.device) * 2 - 1
+        for j, tj in enumerate(ts):
+            tb = torch.full((xb.shape[0],), tj, device=self.device)
+            out[:, j] = self.embed(xb, tb, features).float().cpu().numpy()
+        return out
 
 
 def default_batch_size(device: torch.device) -> int:

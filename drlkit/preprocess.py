@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,12 @@ from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
 LUMA = (0.299, 0.587, 0.114)
-IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".jfi", ".pjpeg", ".pjp", ".bmp",
+                    ".dib", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".pnm"}
+# The first bytes of the formats above, for files whose name does not say what they are
+# (no extension, or another one): PNG, JPEG, GIF, BMP, TIFF (both byte orders), WebP, PNM.
+_SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM", b"II*\x00",
+               b"MM\x00*", b"P1", b"P2", b"P3", b"P4", b"P5", b"P6")
 
 
 class ImageReadError(ValueError):
@@ -204,10 +209,7 @@ def to_model_input(images: Any, channels: int, size: int) -> Tensor:
     Raises:
         ValueError: empty input, wrong dtype or channel count, non-finite or out-of-range pixels.
     """
-    if isinstance(images, (str, os.PathLike)) and Path(images).is_dir():
-        raise ValueError(f"images: {images} is a folder; encode its files with "
-                         "drlkit.files.encode_files(model, drlkit.files.collect(folder)) or "
-                         "`drlkit encode FOLDER --out feats.npy`, which skip bad files")
+    check_not_folder(images)
     if isinstance(images, (str, os.PathLike, Image.Image)):
         images = [images]
     if isinstance(images, np.ndarray) and images.dtype == np.uint8:
@@ -237,6 +239,135 @@ def to_model_input(images: Any, channels: int, size: int) -> Tensor:
     return _resize(_convert_channels(x, channels), size).contiguous()
 
 
+def check_not_folder(images: Any) -> None:
+    if isinstance(images, (str, os.PathLike)) and Path(images).is_dir():
+        raise ValueError(f"images: {images} is a folder; encode its files with "
+                         "drlkit.files.encode_files(model, drlkit.files.collect(folder)) or "
+                         "`drlkit encode FOLDER --out feats.npy`, which skip bad files")
+
+
+def as_items(images: Any) -> tuple[Iterator[Any], int | None] | None:
+    """The items of an input encoded one item at a time, and how many (None: unknown).
+
+    Lists and tuples, map-style datasets (`len` and integer indexing, as torch's and
+    torchvision's), and other iterables (generators, `IterableDataset`, `DataLoader`) are item
+    streams; a single path or PIL image is a stream of one. Arrays and tensors are not (None):
+    they are converted as one batch.
+    """
+    if isinstance(images, (np.ndarray, Tensor, bytes, bytearray, dict)):
+        return None
+    if isinstance(images, (str, os.PathLike, Image.Image)):
+        return iter([images]), 1
+    if hasattr(images, "__len__") and hasattr(images, "__getitem__") \
+            and not isinstance(images, torch.utils.data.IterableDataset):
+        n = len(images)
+        return (images[i] for i in range(n)), n
+    if isinstance(images, Iterable):
+        return iter(images), None
+    return None
+
+
+def _is_image(x: Any) -> bool:
+    return isinstance(x, (str, os.PathLike, Image.Image, np.ndarray, Tensor))
+
+
+def _label_array(label: Any, n: int, batched: bool, name: str) -> np.ndarray:
+    """A label of one image -> shape (1, ...); the labels of a batch of n -> (n, ...)."""
+    a = label.detach().cpu().numpy() if isinstance(label, Tensor) else np.asarray(label)
+    if not batched:
+        return a[None]
+    if a.ndim == 0 or a.shape[0] != n:
+        raise ValueError(f"{name}: a batch of {n} images with labels of shape {a.shape}")
+    return a
+
+
+def item_batches(items: Iterable[Any], channels: int, size: int, batch_size: int,
+                 skip: bool) -> Iterator[tuple[Tensor, np.ndarray | None, list[tuple[Any, str]]]]:
+    """Convert a stream of items to model input, `batch_size` images at a time.
+
+    Items: images (paths, PIL images, uint8 (H, W[, C]) arrays, CHW tensors), or (image, label)
+    pairs, as torchvision datasets yield, or (images, labels) batches, as a DataLoader yields;
+    every item of a stream is of the same kind. Yields (x (n, C, S, S) in [0, 1] with
+    n = batch_size except at the end, the labels of its images (None for images without labels),
+    the items skipped since the last batch). With skip=True an item that cannot be used is
+    left out and reported as (its path, or its index, reason); otherwise it raises ValueError.
+    """
+    pending: list[Tensor] = []
+    labels: list[np.ndarray] = []
+    skipped: list[tuple[Any, str]] = []
+    paired: bool | None = None
+    count = 0
+    for i, item in enumerate(items):
+        name = f"images[{i}]"
+        pair = isinstance(item, (tuple, list)) and len(item) == 2 and _is_image(item[0])
+        if paired is None:
+            paired = pair
+        elif pair != paired:
+            kind = "an (image, label) pair" if pair else "an image without a label"
+            raise ValueError(f"{name}: {kind} after {'pairs' if paired else 'images'}; every "
+                             "item must be of one kind")
+        image, label = item if pair else (item, None)
+        batched = isinstance(image, (np.ndarray, Tensor)) and image.ndim == 4
+        try:
+            if batched:
+                x = to_model_input(image, channels, size)
+            else:
+                x = _resize(_convert_channels(_as_float_chw(image, name)[None], channels), size)
+            lab = _label_array(label, len(x), batched, name) if pair else None
+        except ValueError as e:
+            if not skip:
+                raise
+            why = e.reason if isinstance(e, ImageReadError) else str(e)
+            key = Path(image) if isinstance(image, (str, os.PathLike)) else i
+            skipped.append((key, why))
+            continue
+        pending.append(x)
+        if lab is not None:
+            labels.append(lab)
+        count += len(x)
+        while count >= batch_size:
+            yield (*_take(pending, labels if paired else None, batch_size), skipped)
+            count -= batch_size
+            skipped = []
+    if paired is None:
+        raise ValueError("images: empty input, expected at least one image")
+    if count or skipped:
+        yield (*_take(pending, labels if paired else None, count), skipped)
+
+
+def _take(images: list[Tensor], labels: list[np.ndarray] | None, n: int
+          ) -> tuple[Tensor, np.ndarray | None]:
+    """Remove and return the first n images (and their labels) of the pending lists."""
+    x = torch.cat(images) if images else torch.empty(0)
+    images[:] = [x[n:]] if len(x) > n else []
+    lab = None
+    if labels is not None:
+        a = np.concatenate(labels) if labels else np.empty(0)
+        labels[:] = [a[n:]] if len(a) > n else []
+        lab = a[:n]
+    return x[:n], lab
+
+
 def is_image_path(path: Path) -> bool:
-    return path.suffix.lower() in IMAGE_EXTENSIONS
+    """An image file by its name (an image extension, any case) or, failing that, by its first
+    bytes (so `photo` or `scan.dat` holding a PNG or JPEG is found too)."""
+    return path.suffix.lower() in IMAGE_EXTENSIONS or _has_image_signature(path)
+
+
+def _has_image_signature(path: Path) -> bool:
+    try:
+        if not path.is_file():  # never open a FIFO (it would block) or a device
+            return False
+        with open(path, "rb") as f:
+            head = f.read(12)
+    except OSError:  # unreadable: not an image by content
+        return False
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return True
+    if head[:1] == b"P" and head[:2] in _SIGNATURES:
+        rest = head[2:].lstrip()  # "P5\n16 16\n": a PNM header, not any text that starts with P5
+        return head[2:3].isspace() and rest[:1] in (b"#", *(b"%d" % d for d in range(10)))
+    if head[:2] == b"BM":
+        return head[6:10] == b"\0\0\0\0"  # BMP: 'BM', file size, two reserved zero words
+    return head.startswith(_SIGNATURES)
 

@@ -117,7 +117,7 @@ def sample(model, z: Any, steps: int = 200, sampler: str = "pc", seed: int = 0,
         mean, std = (v.view(-1, 1, 1, 1) for v in sde.marginal(torch.full((b,), t_start,
                                                                          device=dev)))
         x = mean * x0.expand(b, -1, -1, -1) + std * noise()
-    from tqdm.auto import tqdm
+    from drlkit.progress import tqdm
 
     try:
         for i in tqdm(range(steps), desc=f"sample ({sampler})", unit="step", disable=not progress):

@@ -371,7 +371,7 @@ class Trainer:
             f.write(json.dumps(record) + "\n")
 
     def fit(self, progress: bool = True) -> Path:
-        from tqdm.auto import tqdm
+        from drlkit.progress import tqdm
 
         main = self.world.is_main
         if main:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -41,8 +41,10 @@ class DRLTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             None: the model's own (image_size, image_size, channels).
 
     Input X: uint8 images (N, H, W, C) or (N, H, W) in 0-255, float images in [0, 1] with the
-    same layouts, 2-D rows of flattened images (see `image_shape`), or a list of file paths or
-    PIL images. Images of another size or channel count are converted as by `DRLModel.encode`.
+    same layouts, 2-D rows of flattened images (see `image_shape`), a list of file paths or
+    PIL images, or a `torch.utils.data.Dataset`, `DataLoader` or iterator of images or of
+    (image, label) pairs (labels are dropped: pass y to the next step yourself). Images of another
+    size or channel count are converted as by `DRLModel.encode`.
 
     Output: float32 (N, D), or (N, T*D) for a sequence of times.
     """
@@ -77,6 +79,8 @@ class DRLTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         check_is_fitted(self, "model_")
         images = self._as_images(X, reset=False)
         z = self.model_.encode(images, t=self.t, batch_size=self.batch_size)
+        if isinstance(z, tuple):  # (codes, labels) of a dataset of pairs
+            z = z[0]
         return z.reshape(len(z), -1)
 
     def __sklearn_tags__(self):
@@ -131,11 +135,15 @@ class DRLTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     def _as_images(self, X: Any, reset: bool) -> Any:
         """Validate X and return what DRLModel.encode takes: uint8 (N, H, W, C), a float (N, C, H, W)
         tensor, or a list of paths / PIL images."""
-        if isinstance(X, (list, tuple)) and X and all(
+        streamed = isinstance(X, (torch.utils.data.Dataset, torch.utils.data.DataLoader,
+                                  Iterator))
+        if streamed or isinstance(X, (list, tuple)) and X and all(
                 isinstance(v, (str, os.PathLike, Image.Image)) for v in X):
             if reset:
                 self.__dict__.pop("n_features_in_", None)  # not an array: no feature count
-            return list(X)  # files and PIL images: decoded and converted by encode
+            # files, PIL images and datasets: read and converted by encode, item by item (fit
+            # leaves an iterator unread for transform)
+            return X if streamed else list(X)
         # sklearn's own checks: sparse, complex, object, empty and non-finite input get its messages
         X = check_array(X, dtype="numeric", allow_nd=True, estimator=self, input_name="X")
         if X.dtype == bool:

@@ -39,9 +39,10 @@ def models(as_json: bool) -> None:
 
 @cli.command()
 @click.argument("name")
-@click.option("--json", "as_json", is_flag=True, help="Print the whole card as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole card as JSON (raw numbers).")
 def info(name: str, as_json: bool) -> None:
-    """Show a model's card: config, training data and budget, metrics, sha256."""
+    """Show a model's card: config, training data and budget, metrics, sha256 (numbers rounded
+    to 4 significant digits; --json for the raw card)."""
     from drlkit.registry import resolve, sha256sum
 
     model = _load(name, "cpu")  # for registry names this verifies the sha256
@@ -51,13 +52,49 @@ def info(name: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(card, indent=2))
         return
+    if card["sha256_verified"]:
+        card["sha256"] += " (matches the registry)"
+    del card["sha256_verified"]
+    for line in _card_lines(card):
+        click.echo(line)
+
+
+def _card_value(value) -> str:
+    """One value of a card as text: floats to 4 significant digits, lists comma-separated."""
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, int) and abs(value) >= 10_000:
+        return f"{value:,}"
+    if isinstance(value, list):
+        return ", ".join(_card_value(v) for v in value)
+    return str(value)
+
+
+def _card_lines(card: dict, indent: str = "") -> list[str]:
+    """A card as an indented outline with the keys of each level aligned; a table of scalars
+    that fits a line (a metric with its t and scores) is written on one."""
+    width = max((len(str(k)) for k in card), default=0) + 1
+    lines = []
     for key, value in card.items():
-        if isinstance(value, dict):
-            click.echo(f"{key}:")
-            for k, v in value.items():
-                click.echo(f"  {k}: {json.dumps(v) if isinstance(v, (dict, list)) else v}")
+        label = f"{indent}{str(key) + ':':<{width}}"
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            lines.append(label.rstrip())
+            for i, item in enumerate(value):
+                lines.append(f"{indent}  [{i}]")
+                lines.extend(_card_lines(item, indent + "    "))
+        elif isinstance(value, dict) and value:
+            flat = all(not isinstance(v, (dict, list)) for v in value.values())
+            one_line = ", ".join(f"{k} {_card_value(v)}" for k, v in value.items())
+            if flat and len(label) + len(one_line) <= 100 and len(value) <= 6:
+                lines.append(f"{label} {one_line}")
+            else:
+                lines.append(label.rstrip())
+                lines.extend(_card_lines(value, indent + "  "))
         else:
-            click.echo(f"{key}: {value}")
+            lines.append(f"{label} {_card_value(value)}")
+    return lines
 
 
 @cli.command()
@@ -204,7 +241,9 @@ def train(dataset, method, t_conditioned, t_sampler, views, view_crop, view_jitt
               help="Diffusion time(s) in [0, 1], e.g. 0.5 or 0.1,0.5,0.9 -> (N, T, D) "
                    "[default: the model's recommended t].")
 @click.option("--out", type=click.Path(dir_okay=False), required=True,
-              help="Output .npy; sidecars <out>.files.txt and <out>.skipped.txt are written beside it.")
+              help="Output .npy, with sidecars <out>.files.txt (the image of each row) and "
+                   "<out>.skipped.txt (path TAB reason) beside it; or a .npz holding all of it "
+                   "(arrays codes, files, t, skipped, skipped_reasons).")
 @click.option("--batch-size", type=click.IntRange(1), default=256, show_default=True)
 @click.option("--workers", type=click.IntRange(0), default=None,
               help="Decoding processes (0: decode in the main process) [default: CPUs - 1, "
@@ -259,16 +298,18 @@ def encode(path, model_name, t_value, out, batch_size, workers, resume, strict, 
     if not world.is_main:
         return
     resumed = f", {summary.resumed_batches} batches reused" if summary.resumed_batches else ""
-    click.echo(f"wrote {display_path(summary.out)} {summary.shape}{resumed}; row order in "
-               f"{display_path(sidecar(summary.out, 'files'))}")
+    rows = ("its 'files' array" if summary.out.suffix == ".npz"
+            else display_path(sidecar(summary.out, 'files')))
+    click.echo(f"wrote {display_path(summary.out)} {summary.shape}{resumed}; row order in {rows}")
     if summary.skipped:
         kinds: dict[str, int] = {}
         for _, why in summary.skipped:
             kind = why.split(":")[0].split(" (")[0]
             kinds[kind] = kinds.get(kind, 0) + 1
         detail = "; ".join(f"{n} {k}" for k, n in sorted(kinds.items(), key=lambda kv: -kv[1]))
+        where = ("its 'skipped' and 'skipped_reasons' arrays" if summary.out.suffix == ".npz"
+                 else display_path(sidecar(summary.out, 'skipped')))
         click.echo(f"warning: skipped {len(summary.skipped)} of {summary.n_files} files "
-                   f"({detail}); reasons in {display_path(sidecar(summary.out, 'skipped'))}",
-                   err=True)
+                   f"({detail}); reasons in {where}", err=True)
         if strict:
             raise SystemExit(1)

@@ -259,10 +259,13 @@ def _report_card(card: dict) -> dict:
 
 
 def _load_array(path: str) -> np.ndarray:
+    from drlkit.files import read_features
+
     try:
-        return np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as e:  # object arrays, not a .npy file, truncated
-        raise click.ClickException(f"{path}: cannot read as a .npy array: {e}") from None
+        return read_features(path)
+    except (ValueError, OSError, KeyError) as e:  # object arrays, not a .npy/.npz, truncated
+        raise click.ClickException(f"{path}: cannot read as a .npy array or an `encode` .npz: "
+                                   f"{e}") from None
 
 
 def _read_labels(path: str) -> np.ndarray:
@@ -280,7 +283,7 @@ def _read_labels(path: str) -> np.ndarray:
 def _folder_labels(feats: str) -> np.ndarray:
     from drlkit.files import read_files_list, sidecar
 
-    files = sidecar(Path(feats), "files")
+    files = Path(feats) if Path(feats).suffix == ".npz" else sidecar(Path(feats), "files")
     if not files.is_file():
         raise click.ClickException(f"{files}: not found (written by `drlkit encode` beside its "
                                    "--out); pass --labels instead")
@@ -292,9 +295,10 @@ def _folder_labels(feats: str) -> np.ndarray:
 @click.option("--labels", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Labels of FEATURES' rows: .npy, or a text file with one label per line.")
 @click.option("--labels-from-folders", is_flag=True,
-              help="Label each row by its image's parent folder (from FEATURES' .files.txt).")
+              help="Label each row by its image's parent folder (from FEATURES' .files.txt, "
+                   "or a .npz's files array).")
 @click.option("--test", "test_features", type=click.Path(exists=True, dir_okay=False),
-              default=None, help="Test features (.npy); without them a stratified --test-fraction "
+              default=None, help="Test features (.npy or .npz); without them a stratified --test-fraction "
                                  "of FEATURES is held out.")
 @click.option("--test-labels", type=click.Path(exists=True, dir_okay=False), default=None)
 @click.option("--test-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True),
