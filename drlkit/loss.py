@@ -11,6 +11,11 @@ Views (issue 31; SODA, Hudson et al. 2024): with `views="novel"` the encoder see
 a = A(x0) and the score net denoises another, b = A'(x0), an independent draw of the same
 augmentation, so z can only help with what the two views share. `"same"` (a = b, both augmented)
 is the control; `"none"` (the paper's recipe) encodes and denoises x0 itself.
+
+Invariance (a DRL + contrastive hybrid, issue 31): with novel views and `invariance_weight` w > 0
+the loss adds w * NT-Xent (SimCLR's loss, temperature 0.5) between the codes of the two views at
+the same t, E(a, t) and E(b, t), so that z also has to ignore what the augmentation changes. The
+denoiser is still conditioned on E(a, t) alone.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import torch
 from torch import Tensor
 
 from drlkit.augment import SimCLRAugment
+from drlkit.baselines import nt_xent
 from drlkit.diffusion import sample_t
 
 METHODS = ("drl", "vdrl")
@@ -50,19 +56,23 @@ class DRLLoss:
         views: "none" (encode and denoise x0), "same" (encode and denoise one augmented view) or
             "novel" (encode one view, denoise another).
         augment: the view augmentation (default: `SimCLRAugment()`); unused with views="none".
+        invariance_weight: weight of NT-Xent between the two novel views' codes (0: pure DRL).
     """
 
     def __init__(
         self, method: str = "drl", t_sampler: str = "uniform-t", l1_weight: float = 0.0,
         kl_weight: float = 1e-5, views: str = "none", augment: SimCLRAugment | None = None,
+        invariance_weight: float = 0.0,
     ) -> None:
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")
         if views not in VIEWS:
             raise ValueError(f"views must be one of {VIEWS}, got {views!r}")
+        check_invariance(invariance_weight, method, views)
         self.method, self.t_sampler = method, t_sampler
         self.l1_weight, self.kl_weight = l1_weight, kl_weight
         self.views, self.augment = views, augment or SimCLRAugment()
+        self.invariance_weight = invariance_weight
 
     def make_views(self, x0: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
         """(what the encoder sees, what the score net denoises), both (B, C, H, W) in [-1, 1]."""
@@ -86,6 +96,11 @@ class DRLLoss:
             z = mu + torch.exp(0.5 * logvar) * eps
             reg = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(1).mean()
             reg_weight = self.kl_weight
+        elif self.invariance_weight:  # both views through the encoder in one pass
+            t2 = torch.cat([t_enc, t_enc]) if t_enc is not None else None
+            z, z_other = model.embed(torch.cat([x_enc, x0]), t2).float().chunk(2)
+            reg = z.abs().sum(1).mean()
+            reg_weight = self.l1_weight
         else:
             z = model.embed(x_enc, t_enc).float()
             reg = z.abs().sum(1).mean()
@@ -94,4 +109,21 @@ class DRLLoss:
         # Optimise per pixel (a gradient scale that clipping and Adam's eps expect) while keeping
         # the regulariser weight relative to the per-sample sum, as in the authors' runs.
         loss = (dsm + reg_weight * reg) / x0[0].numel()
-        return loss, {"loss": loss.item(), "dsm": dsm.item(), "reg": reg.item()}
+        stats = {"dsm": dsm.item(), "reg": reg.item()}
+        if self.invariance_weight:
+            inv = nt_xent(z, z_other, INVARIANCE_TEMPERATURE)
+            loss = loss + self.invariance_weight * inv
+            stats["nt_xent"] = inv.item()
+        return loss, {"loss": loss.item(), **stats}
+
+
+INVARIANCE_TEMPERATURE = 0.5  # SimCLR's, as the simclr baseline
+
+
+def check_invariance(weight: float, method: str, views: str) -> None:
+    """The invariance term needs two different views of each image and a deterministic code."""
+    if weight < 0:
+        raise ValueError(f"invariance_weight must be >= 0, got {weight}")
+    if weight and (views != "novel" or method != "drl"):
+        raise ValueError("invariance_weight needs method drl with novel views (two views of "
+                         f"each image to compare), got method {method} with {views} views")

@@ -32,7 +32,7 @@ from drlkit.data import ImageDataset, load_dataset
 from drlkit.diagnostics import ProbeSet, quick_probe, z_usage
 from drlkit.diffusion import parse_t_sampler
 from drlkit.distributed import World, all_gather_bytes, all_mean, check_device, default_device, process_group
-from drlkit.loss import VIEWS, DRLLoss
+from drlkit.loss import INVARIANCE_TEMPERATURE, VIEWS, DRLLoss, check_invariance
 from drlkit.model import DRLModel
 from drlkit.precision import hardware, resolve_precision
 
@@ -54,7 +54,7 @@ def make_loss(tc: TrainConfig):
     """The objective of `tc.method` as a callable (model, x0, generator) -> (loss, stats)."""
     if tc.method in ("drl", "vdrl"):
         return DRLLoss(tc.method, tc.t_sampler, tc.l1_weight, tc.kl_weight, tc.views,
-                       view_augment(tc))
+                       view_augment(tc), tc.invariance_weight)
     if tc.method == "ae":
         return AELoss()
     if tc.method == "vae":
@@ -113,7 +113,8 @@ class TrainConfig:
     (DRL / VDRL): "none" (the paper's recipe), "same" or "novel" (encode one augmented view,
     denoise another; docs/training.md), made by `view_augment`: a random resized crop of area
     `view_crop` (min, max), flip, colour jitter with probability `view_jitter` and greyscale with
-    probability `view_grey`.
+    probability `view_grey`. `invariance_weight` (DRL with novel views): the weight of NT-Xent
+    between the two views' codes, a DRL + contrastive hybrid (0: pure DRL).
     """
 
     dataset: str = "mnist"
@@ -138,6 +139,7 @@ class TrainConfig:
     view_crop: tuple[float, float] = (0.2, 1.0)
     view_jitter: float = 0.8
     view_grey: float = 0.2
+    invariance_weight: float = 0.0
 
     def __post_init__(self) -> None:
         if self.method not in OBJECTIVE:
@@ -153,6 +155,7 @@ class TrainConfig:
         for name in ("view_jitter", "view_grey"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} is a probability, got {getattr(self, name)}")
+        check_invariance(self.invariance_weight, self.method, self.views)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
@@ -166,7 +169,7 @@ class TrainConfig:
 
 
 # TrainConfig fields added after training states were first written (issue 31's views).
-ADDED_TRAIN_FIELDS = ("views", "view_crop", "view_jitter", "view_grey")
+ADDED_TRAIN_FIELDS = ("views", "view_crop", "view_jitter", "view_grey", "invariance_weight")
 
 
 def view_augment(tc: TrainConfig) -> SimCLRAugment:
@@ -469,6 +472,11 @@ class Trainer:
                 "precision": joined("precision", self._precision()),
                 "segments": segments}
 
+    def _invariance_note(self) -> str:
+        w = self.tc.invariance_weight
+        return (f"; + {w:g} x NT-Xent (temperature {INVARIANCE_TEMPERATURE:g}) between the two "
+                "views' codes" if w else "")
+
     def export(self, path: Path | None = None) -> Path:
         """Write the EMA weights and full metadata to out/model.safetensors."""
         path = path or self.out / MODEL_FILE
@@ -477,6 +485,8 @@ class Trainer:
             encoder += f", {self.tc.t_sampler} t sampler"  # e.g. cifar10-coarse's uniform-sigma
         if self.tc.views != "none":
             encoder += f", {self.tc.views} views"
+        if self.tc.invariance_weight:
+            encoder += f", invariance {self.tc.invariance_weight:g}"
         if self.mc.objective == "drl" and self.mc.z_conditioning != "add":
             encoder += f", z {self.mc.z_conditioning}"
         card = {
@@ -485,7 +495,8 @@ class Trainer:
                               "value_range": [-1, 1]},
             "training": {**dataclasses.asdict(self.tc),
                          "loss": LOSS_NAMES[self.tc.method].format(
-                             weighting=self.mc.parameterization) + VIEW_NOTES[self.tc.views]},
+                             weighting=self.mc.parameterization) + VIEW_NOTES[self.tc.views]
+                         + self._invariance_note()},
             "data": self.data.source,
             "budget": self._budget(),
             "recommended_t": 0.5,

@@ -72,4 +72,10 @@ run novel-film --method drl --t-conditioned --t-sampler uniform-t --views novel 
 run same --method drl --t-conditioned --t-sampler uniform-t --views same
 run novel-lognormal --method drl --t-conditioned --t-sampler lognormal:-1.2,1.2 --views novel
 pooled novel
+run none-film --method drl --t-conditioned --t-sampler uniform-t --views none --z-conditioning film
+pooled none-film
+run none-sigma --method drl --t-conditioned --t-sampler uniform-sigma --views none
+pooled none-sigma
+run novel-inv --method drl --t-conditioned --t-sampler uniform-t --views novel --invariance-weight 1
+pooled novel-inv
 echo "$(date -u +%FT%TZ) recipe study done${*:+ ($*)}"

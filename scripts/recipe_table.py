@@ -14,7 +14,8 @@ REPO = Path(__file__).resolve().parents[1]
 STUDY = REPO / "docs" / "benchmarks" / "cifar10-recipe"
 OUT = REPO / "docs" / "benchmarks" / "cifar10-recipe.md"
 # the paper's recipe first, then one factor at a time; SimCLR, the reference, last
-ORDER = ("none", "same", "novel", "novel-lognormal", "novel-sigma", "novel-film", "simclr")
+ORDER = ("none", "none-sigma", "none-film", "same", "novel", "novel-lognormal", "novel-sigma",
+         "novel-film", "novel-inv", "simclr")
 Z_T = ("0.1", "0.3", "0.5", "0.7", "0.9")
 
 
@@ -36,13 +37,16 @@ def recipe(report: dict) -> dict[str, str]:
     config = report.get("model_config") or {}
     if training.get("method") == "simclr":
         return {"method": "SimCLR", "views": "two views (NT-Xent)", "sampler": "-", "z": "-"}
+    views = training.get("views", "none")
+    if training.get("invariance_weight"):
+        views += f" + {training['invariance_weight']:g} x NT-Xent"
     return {"method": "DRL" + (" t-cond." if config.get("t_conditioned") else " static"),
-            "views": training.get("views", "none"), "sampler": training.get("t_sampler", "?"),
+            "views": views, "sampler": training.get("t_sampler", "?"),
             "z": config.get("z_conditioning", "add")}
 
 
 def rows() -> list[list[str]]:
-    out = []
+    out, seen = [], set()
     def order(path: Path) -> tuple[int, bool, str]:
         run = path.stem.removesuffix("-pooled")
         return (ORDER.index(run) if run in ORDER else len(ORDER), path.stem != run, path.stem)
@@ -71,6 +75,9 @@ def rows() -> list[list[str]]:
             else:
                 label = {"random_encoder": "random encoder", "pixels": "raw pixels"}[rep_name]
                 label += f" ({features})" if rep_name == "random_encoder" and features != "z" else ""
+                if label in seen:  # the same baseline, scored again beside another run
+                    continue
+                seen.add(label)
                 cols = ["-", "-", "-", "-", features if rep_name == "random_encoder" else "-"]
                 usage, qp, minutes = ["-"] * len(Z_T), "-", "-"
             t = "-" if best["t"] is None else f"{best['t']:g}"

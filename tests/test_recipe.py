@@ -116,7 +116,7 @@ def test_views_are_checked():
 
 def test_a_train_config_saved_before_views_reads_with_their_defaults():
     d = json.loads(json.dumps(_tc().__dict__))
-    for k in ("views", "view_crop", "view_jitter", "view_grey"):
+    for k in ("views", "view_crop", "view_jitter", "view_grey", "invariance_weight"):
         del d[k]
     tc = TrainConfig.from_dict(d)
     assert tc.views == "none" and tc.view_crop == (0.2, 1.0)
@@ -228,3 +228,54 @@ def test_eval_scores_pooled_features(tmp_path, data_root):
     assert r["model_card"]["training"]["method"] == "drl"
     assert r["representations"]["model"]["best"]["linear"]["test"] > 0.5
     assert not math.isnan(r["representations"]["random_encoder"]["best"]["linear"]["test"])
+
+
+# --------------------------------------------------------------------------- invariance (hybrid)
+
+
+def test_invariance_adds_nt_xent_between_the_two_views_codes():
+    from drlkit.baselines import nt_xent
+
+    model = tiny_model()
+    x0 = to_tensor(synthetic_dataset(8).images)
+    pure, _ = DRLLoss(views="novel")(model, x0, torch.Generator().manual_seed(5))
+    zero, _ = DRLLoss(views="novel", invariance_weight=0.0)(model, x0,
+                                                            torch.Generator().manual_seed(5))
+    assert torch.equal(pure, zero)  # weight 0 is the pure DRL loss, bit for bit
+    loss = DRLLoss(views="novel", invariance_weight=0.7)
+    hybrid, stats = loss(model, x0, torch.Generator().manual_seed(5))
+    # by hand: the same draws give the same views and t, so the DSM part equals `pure`
+    gen = torch.Generator().manual_seed(5)
+    a, b = loss.make_views(x0, gen)
+    t = sample_t("uniform-t", model.precond.sde, 8, gen)
+    za, zb = model.embed(a, t).float(), model.embed(b, t).float()
+    expected = nt_xent(za, zb, 0.5)
+    assert stats["nt_xent"] == pytest.approx(expected.item(), rel=1e-5)
+    assert hybrid.item() == pytest.approx(pure.item() + 0.7 * expected.item(), rel=1e-5)
+    hybrid.backward()
+    assert all(p.grad is not None for p in model.encoder.parameters() if p.requires_grad)
+
+
+def test_invariance_needs_drl_with_novel_views(tmp_path):
+    for kw in ({"views": "same"}, {"views": "none"}, {"views": "novel", "method": "vdrl"}):
+        with pytest.raises(ValueError, match="invariance_weight needs"):
+            TrainConfig(invariance_weight=0.5, **kw)
+    with pytest.raises(ValueError, match=">= 0"):
+        DRLLoss(views="novel", invariance_weight=-1)
+    res = CliRunner().invoke(cli, ["train", "--dataset", "mnist", "--views", "same",
+                                   "--invariance-weight", "1", "--out", str(tmp_path / "r")])
+    assert res.exit_code == 2 and "--invariance-weight" in res.output
+
+
+def test_cli_trains_the_hybrid_and_the_card_says_so(tmp_path, data_root):
+    out = tmp_path / "run"
+    res = CliRunner().invoke(cli, [
+        "train", "--dataset", "mnist", "--data-root", str(data_root), "--preset", "tiny",
+        "--steps", "2", "--batch-size", "4", "--diagnostics-every", "0", "--views", "novel",
+        "--invariance-weight", "0.5", "--out", str(out), "--quiet"])
+    assert res.exit_code == 0, res.output
+    meta = read_header(out / "model.safetensors")
+    assert meta["training"]["invariance_weight"] == 0.5
+    assert "NT-Xent" in meta["training"]["loss"] and "invariance 0.5" in meta["description"]
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert any("nt_xent" in r for r in log)

@@ -139,6 +139,9 @@ def verify() -> None:
               help="Views: probability of colour jitter (RGB only).")
 @click.option("--view-grey", type=click.FloatRange(0, 1), default=0.2, show_default=True,
               help="Views: probability of greyscale (RGB only).")
+@click.option("--invariance-weight", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="drl with --views novel: add this weight x NT-Xent (SimCLR's loss, temperature "
+                   "0.5) between the two views' codes, a DRL + contrastive hybrid (0: pure DRL).")
 @click.option("--z-conditioning", type=click.Choice(["add", "film"]), default="add",
               show_default=True,
               help="drl/vdrl: add z to the score net's time embedding (the paper's recipe), or "
@@ -178,7 +181,7 @@ def verify() -> None:
 @click.option("--resume", is_flag=True, help="Continue the run in --out exactly where it stopped.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def train(dataset, method, t_conditioned, t_sampler, views, view_crop, view_jitter, view_grey,
-          z_conditioning, latent_dim, preset_name, sde, parameterization, steps, batch_size, lr,
+          invariance_weight, z_conditioning, latent_dim, preset_name, sde, parameterization, steps, batch_size, lr,
           l1_weight, kl_weight, precision, hflip, cifar_copy, image_size, channels, seed,
           checkpoint_every, diagnostics_every, data_root, device, out, resume, quiet) -> None:
     """Train a DRL model (or a baseline) and export out/model.safetensors (EMA weights, metadata).
@@ -212,6 +215,9 @@ def train(dataset, method, t_conditioned, t_sampler, views, view_crop, view_jitt
     if len(crop) != 2 or not 0 < crop[0] <= crop[1] <= 1:
         raise click.BadParameter(f"expected min,max with 0 < min <= max <= 1, got {view_crop!r}",
                                  param_hint="--view-crop")
+    if invariance_weight and (method != "drl" or views != "novel"):
+        raise click.BadParameter("needs --method drl --views novel (two views of each image to "
+                                 "compare)", param_hint="--invariance-weight")
     t_conditioned = not baseline if t_conditioned is None else t_conditioned
     if kl_weight is None:
         kl_weight = 1.0 if method == "vae" else 1e-5
@@ -219,7 +225,8 @@ def train(dataset, method, t_conditioned, t_sampler, views, view_crop, view_jitt
                      batch_size=batch_size, lr=lr, l1_weight=l1_weight, kl_weight=kl_weight,
                      seed=seed, precision=precision, hflip=hflip, cifar_copy=cifar_copy,
                      checkpoint_every=checkpoint_every, diagnostics_every=diagnostics_every,
-                     views=views, view_crop=crop, view_jitter=view_jitter, view_grey=view_grey)
+                     views=views, view_crop=crop, view_jitter=view_jitter, view_grey=view_grey,
+                     invariance_weight=invariance_weight)
     try:
         path = run_training(train_config=tc, out=out, resume=resume, data_root=data_root,
                             device=device, progress=not quiet, preset_name=preset_name,
