@@ -122,24 +122,26 @@ def _batches(paths: Sequence[Path], starts: Sequence[int], batch_size: int, chan
         yield start, kept, images, bad
 
 
-def _embed(model: DRLModel, images, ts: list[float], single: bool, precision: str = "fp32"
-           ) -> np.ndarray:
+def _embed(model: DRLModel, images, ts: list[float], single: bool, precision: str = "fp32",
+           features: str = "z") -> np.ndarray:
     """Codes of a decoded batch; an empty (0, [T,] D) array when every file was skipped."""
     if images is None:
-        d = model.config.latent_dim
+        d = model.feature_dim(features)
         return np.empty((0, d) if single else (0, len(ts), d), dtype=np.float32)
     # batch_size groups files (decoding, partial writes); the forward passes use the encoder's
     # own fastest batch
-    return model.encode(images, t=ts[0] if single else ts, precision=precision)
+    return model.encode(images, t=ts[0] if single else ts, precision=precision,
+                        features=features)
 
 
 # --------------------------------------------------------------------------- in memory
 
 
 def encode_files(model: DRLModel, paths: Sequence[Path], t=None, batch_size: int = 256,
-                 workers: int | None = 0, progress: bool = False, precision: str = "fp32"
-                 ) -> EncodeResult:
+                 workers: int | None = 0, progress: bool = False, precision: str = "fp32",
+                 features: str = "z") -> EncodeResult:
     """Decode and embed `paths` in batches, in memory; unreadable files are skipped and reported.
+    `features`: "z" (the code) or "pooled" (the encoder's pooled features; `DRLModel.encode`).
 
     For many files prefer `encode_to_file`, which streams to disk and can resume.
     """
@@ -152,11 +154,11 @@ def encode_files(model: DRLModel, paths: Sequence[Path], t=None, batch_size: int
     with tqdm(total=len(paths), desc="encode", unit="img", disable=not progress) as bar:
         for start, idx, images, bad in _batches(paths, starts, batch_size, model.config.channels,
                                                 model.config.image_size, workers, False):
-            feats.append(_embed(model, images, ts, single, precision))
+            feats.append(_embed(model, images, ts, single, precision, features))
             kept.extend(paths[i] for i in idx)
             skipped.extend((paths[i], why) for i, why in bad)
             bar.update(min(batch_size, len(paths) - start))
-    out = np.concatenate(feats) if feats else _embed(model, None, ts, single)
+    out = np.concatenate(feats) if feats else _embed(model, None, ts, single, features=features)
     return EncodeResult(out, kept, skipped)
 
 
@@ -204,14 +206,14 @@ def _atomic_write(path: Path, write: Callable) -> None:
 
 
 def _manifest(model: DRLModel, paths: Sequence[Path], ts: list[float], single: bool,
-              batch_size: int, precision: str) -> dict:
+              batch_size: int, precision: str, features: str) -> dict:
     from drlkit.checkpoint import encoder_digest
 
     names = hashlib.sha256(b"\0".join(os.fsencode(p) for p in paths)).hexdigest()
     return {"format": PARTIAL_FORMAT, "model_sha256": encoder_digest(model), "t": ts,
             "single_t": single, "batch_size": batch_size, "precision": precision,
             "n_files": len(paths),
-            "file_list_sha256": names}
+            "file_list_sha256": names, "features": features}
 
 
 class ResumeError(ValueError):
@@ -230,11 +232,12 @@ class EncodeSummary:
 def _done_batches(partial: Path, manifest: dict) -> dict[int, dict]:
     with open(partial / "manifest.json", encoding="utf-8") as f:
         old = json.load(f)
+    old.setdefault("features", "z")  # written before --features existed
     diff = [k for k in manifest if old.get(k) != manifest[k]]
     if diff:
         what = {"model_sha256": "the model", "t": "t", "single_t": "t", "batch_size": "--batch-size",
                 "n_files": "the file list", "file_list_sha256": "the file list",
-                "precision": "--precision",
+                "precision": "--precision", "features": "--features",
                 "format": "the drlkit version"}
         raise ResumeError(f"{display_path(partial)} was started with a different "
                           f"{', '.join(sorted({what[k] for k in diff}))}; run without --resume to "
@@ -251,14 +254,16 @@ def _done_batches(partial: Path, manifest: dict) -> dict[int, dict]:
 def encode_to_file(model: DRLModel, paths: Sequence[Path], out: str | os.PathLike, t=None,
                    batch_size: int = 256, workers: int | None = None, resume: bool = False,
                    progress: bool = False, on_batch: Callable[[int], None] | None = None,
-                   world: World | None = None, precision: str = "fp32") -> EncodeSummary:
+                   world: World | None = None, precision: str = "fp32", features: str = "z"
+                   ) -> EncodeSummary:
     """Embed `paths` into the .npy file `out` (with sidecars), streaming: decoding runs in
     `workers` processes (default: `default_workers()`; 0 decodes in this process) while the
     encoder runs, finished batches go to `partial_dir(out)`, and the final .npy is assembled
     through a memory map, so memory does not grow with the number of images.
 
     With resume=True the finished batches of an interrupted run with the same files, model, t and
-    batch size are reused; without it any old partial run is discarded. `on_batch(n_done)` is
+    batch size are reused; without it any old partial run is discarded. `features`: "z" (the
+    code) or "pooled" (the encoder's pooled features; `DRLModel.encode`). `on_batch(n_done)` is
     called after each batch (tests use it to interrupt at a chosen point).
 
     Distributed (`world` of several ranks under torchrun, every rank calling this with the same
@@ -278,10 +283,11 @@ def encode_to_file(model: DRLModel, paths: Sequence[Path], out: str | os.PathLik
     from drlkit.precision import resolve_precision
 
     resolve_precision(precision, model.device)  # an unknown precision fails before any work
+    dim = model.feature_dim(features)  # so does an unknown features name
     world = world or World()
     workers = default_workers(world.local_size) if workers is None else workers
     partial = partial_dir(out)
-    manifest = _manifest(model, paths, ts, single, batch_size, precision)
+    manifest = _manifest(model, paths, ts, single, batch_size, precision, features)
     resuming = resume and (partial / "manifest.json").is_file()
     if world.is_main:  # one rank prepares the shared partial folder, the others wait for it
         try:
@@ -308,7 +314,7 @@ def encode_to_file(model: DRLModel, paths: Sequence[Path], out: str | os.PathLik
                                          disable=not (progress and world.is_main)) as bar:
         for start, idx, images, bad in _batches(paths, starts, batch_size, model.config.channels,
                                                 model.config.image_size, workers, pin):
-            feats = _embed(model, images, ts, single, precision)
+            feats = _embed(model, images, ts, single, precision, features)
             name = f"batch-{start:010d}"
             _atomic_write(partial / f"{name}.npy", lambda f, a=feats: np.save(f, a))
             record = {"start": start, "kept": idx, "skipped": bad}
@@ -327,9 +333,9 @@ def encode_to_file(model: DRLModel, paths: Sequence[Path], out: str | os.PathLik
         done = _done_batches(partial, manifest)
         world.barrier()  # all have read the folder before rank 0 removes it
     if world.is_main:
-        _assemble(out, partial, paths, done, ts, single, model.config.latent_dim)
+        _assemble(out, partial, paths, done, ts, single, dim)
     world.barrier()
-    return _summary(out, paths, done, ts, single, model.config.latent_dim, reused)
+    return _summary(out, paths, done, ts, single, dim, reused)
 
 
 @contextlib.contextmanager

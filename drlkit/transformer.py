@@ -39,6 +39,8 @@ class DRLTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         device: "cpu", "cuda", ...; None: cuda if available.
         image_shape: (H, W, C) of the rows of 2-D input (flattened images, HWC order);
             None: the model's own (image_size, image_size, channels).
+        features: "z" (the code) or "pooled" (the encoder's pooled features before its last
+            layer, 4 x encoder width; `DRLModel.encode`).
 
     Input X: uint8 images (N, H, W, C) or (N, H, W) in 0-255, float images in [0, 1] with the
     same layouts, 2-D rows of flattened images (see `image_shape`), a list of file paths or
@@ -51,12 +53,14 @@ class DRLTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
     def __init__(self, model: str | os.PathLike | DRLModel = "mnist",
                  t: float | Sequence[float] | None = None, batch_size: int | None = None,
-                 device: str | None = None, image_shape: tuple[int, ...] | None = None) -> None:
+                 device: str | None = None, image_shape: tuple[int, ...] | None = None,
+                 features: str = "z") -> None:
         self.model = model
         self.t = t
         self.batch_size = batch_size
         self.device = device
         self.image_shape = image_shape
+        self.features = features
 
     # ------------------------------------------------------------------ sklearn API
 
@@ -71,14 +75,14 @@ class DRLTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.model_ = self._load_model()
         self._as_images(X, reset=True)
         ts, single = check_t(self.model_.recommended_t if self.t is None else self.t)
-        self._n_features_out = self.model_.config.latent_dim * (1 if single else len(ts))
+        self._n_features_out = self.model_.feature_dim(self.features) * (1 if single else len(ts))
         return self
 
     def transform(self, X: Any) -> np.ndarray:
         """Encode X: float32 (N, D), or (N, T*D) for a sequence of times."""
         check_is_fitted(self, "model_")
         images = self._as_images(X, reset=False)
-        z = self.model_.encode(images, t=self.t, batch_size=self.batch_size)
+        z = self.model_.encode(images, t=self.t, batch_size=self.batch_size, features=self.features)
         if isinstance(z, tuple):  # (codes, labels) of a dataset of pairs
             z = z[0]
         return z.reshape(len(z), -1)

@@ -230,6 +230,44 @@ def test_eval_scores_pooled_features(tmp_path, data_root):
     assert not math.isnan(r["representations"]["random_encoder"]["best"]["linear"]["test"])
 
 
+def test_encode_cli_and_transformer_give_pooled_features(tmp_path):
+    from PIL import Image
+
+    from drlkit.checkpoint import save_model
+    from drlkit.files import partial_dir
+    from drlkit.transformer import DRLTransformer
+
+    model = tiny_model(seed=2)
+    path = tmp_path / "tiny.safetensors"
+    save_model(model, path, {"description": "tiny", "preprocessing": {}, "training": {},
+                             "data": "synthetic", "budget": {}, "recommended_t": 0.5,
+                             "metrics": {}})
+    x = (np.random.default_rng(1).random((5, 16, 16)) * 255).astype(np.uint8)
+    for i, im in enumerate(x):
+        Image.fromarray(im).save(tmp_path / f"{i}.png")
+    expected = model.encode(x, t=0.4, features="pooled")
+    out = tmp_path / "f.npy"
+    args = ["encode", str(tmp_path), "--model", str(path), "--t", "0.4", "--quiet",
+            "--batch-size", "2", "--out", str(out)]
+    res = CliRunner().invoke(cli, [*args, "--features", "pooled"])
+    assert res.exit_code == 0, res.output
+    np.testing.assert_allclose(np.load(out), expected, atol=1e-5)
+    # a partial run of pooled features does not resume as z codes
+    from drlkit.files import ResumeError, _done_batches, _manifest
+
+    partial_dir(out).mkdir()
+    paths = sorted(tmp_path.glob("*.png"))
+    pooled = _manifest(model, paths, [0.4], True, 2, "fp32", "pooled")
+    (partial_dir(out) / "manifest.json").write_text(json.dumps(pooled))
+    with pytest.raises(ResumeError, match="--features"):
+        _done_batches(partial_dir(out), _manifest(model, paths, [0.4], True, 2, "fp32", "z"))
+    tr = DRLTransformer(model, t=0.4, features="pooled").fit(x)
+    assert tr.get_feature_names_out().shape == (expected.shape[1],)
+    np.testing.assert_allclose(tr.transform(x), expected, atol=1e-5)
+    with pytest.raises(ValueError, match="features"):
+        DRLTransformer(model, features="h").fit(x)
+
+
 # --------------------------------------------------------------------------- invariance (hybrid)
 
 

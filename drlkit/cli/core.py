@@ -181,8 +181,8 @@ def verify() -> None:
 @click.option("--resume", is_flag=True, help="Continue the run in --out exactly where it stopped.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def train(dataset, method, t_conditioned, t_sampler, views, view_crop, view_jitter, view_grey,
-          invariance_weight, z_conditioning, latent_dim, preset_name, sde, parameterization, steps, batch_size, lr,
-          l1_weight, kl_weight, precision, hflip, cifar_copy, image_size, channels, seed,
+          invariance_weight, z_conditioning, latent_dim, preset_name, sde, parameterization, steps,
+          batch_size, lr, l1_weight, kl_weight, precision, hflip, cifar_copy, image_size, channels, seed,
           checkpoint_every, diagnostics_every, data_root, device, out, resume, quiet) -> None:
     """Train a DRL model (or a baseline) and export out/model.safetensors (EMA weights, metadata).
 
@@ -264,10 +264,14 @@ def train(dataset, method, t_conditioned, t_sampler, views, view_crop, view_jitt
               show_default=True,
               help="Autocast dtype of the encoder; bf16 is faster on CPUs with AVX512-BF16/AMX "
                    "(see docs/performance.md for speed and deviation); fp16 needs CUDA.")
+@click.option("--features", type=click.Choice(["z", "pooled"]), default="z", show_default=True,
+              help="z: the code; pooled: the encoder's pooled features before its last layer "
+                   "(4 x encoder width; the better linear-probe input for the DRL models in "
+                   "docs/benchmarks.md).")
 @click.option("--device", default=None, help="cpu, cuda, ... [default: cuda if available].")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def encode(path, model_name, t_value, out, batch_size, workers, resume, strict, precision, device,
-           quiet) -> None:
+def encode(path, model_name, t_value, out, batch_size, workers, resume, strict, precision,
+           features, device, quiet) -> None:
     """Embed an image file or every image under a folder (recursively, sorted by path).
 
     Files that cannot be used (not images, truncated, empty, decompression bombs, ...) are
@@ -294,7 +298,8 @@ def encode(path, model_name, t_value, out, batch_size, workers, resume, strict, 
         with process_group(device) as world:
             model = _load(model_name or DEFAULT_MODEL, default_device(world, device))
             summary = encode_to_file(model, paths, out, ts, batch_size, workers, resume,
-                                     progress=not quiet, world=world, precision=precision)
+                                     progress=not quiet, world=world, precision=precision,
+                                     features=features)
     except (ResumeError, ValueError) as e:
         raise click.ClickException(str(e)) from None
     except KeyboardInterrupt:
