@@ -28,12 +28,18 @@ add_random() {
   run_eval "$@" --reuse "$report"
 }
 
+# pooled DATASET LABEL FILE REPORT [eval options...]: the same protocol on the encoder's pooled
+# features (`--features pooled`, issue 31); not written into the card, whose metrics are z's.
+pooled() { CARD=no evaluate "$@" --features pooled; }
+
 run_eval() {  # run_eval DATASET LABEL FILE REPORT [eval options...]
   local dataset=$1 label=$2 file=$3 report=$4; shift 4
+  local card=(--write-card)
+  [[ ${CARD:-} == no ]] && card=()
   mkdir -p "$(dirname "$report")" runs
   echo "$(date -u +%FT%TZ) evaluating $label ($file)"
   python -m drlkit eval "$file" --dataset "$dataset" --data-root "$DATA" --label "$label" \
-      --report "$report" --write-card --quiet "$@" > "runs/eval-$(basename "$(dirname "$report")")-$(basename "$report" .json).out"
+      --report "$report" "${card[@]}" --quiet "$@" > "runs/eval-$(basename "$(dirname "$report")")-$(basename "$report" .json).out"
 }
 
 # table DATASET NAME...: join the reports that exist into docs/benchmarks/DATASET.md. Each NAME is
@@ -68,7 +74,11 @@ evaluate cifar10 "DRL static" runs/cifar10-static/model-10000.safetensors "$C/dr
     "${reuse[@]}"
 evaluate cifar10 "DRL t-conditioned, 30k steps" runs/cifar10-30k/model-30000.safetensors \
     "$C/drl-30k.json" "${reuse[@]}"
-table cifar10 drl drl-30k drl-static vdrl coarse ae vae simclr
+# The recipe study's winner (docs/benchmarks.md, "Recipe study"): the paper's recipe read at the
+# encoder's pooled features, at the equal budget; the shipped cifar10-cpu is runs/cifar10's export.
+pooled cifar10 "DRL t-conditioned, pooled features" checkpoints/cifar10-cpu.safetensors \
+    "$C/drl-pooled.json" "${reuse[@]}"
+table cifar10 drl drl-pooled drl-30k drl-static vdrl coarse ae vae simclr
 
 # The CIFAR-10 family trained side by side on one H200 to an equal budget (scripts/gpu_zoo.py:
 # 1,500 steps x 256 = 384k images each, on the lossy JPEG copy); each was copied from the call's
@@ -114,7 +124,9 @@ evaluate fashion-mnist "VDRL" runs/fashion-mnist-vdrl/model-2000.safetensors "$F
     "${reuse_f[@]}"
 evaluate fashion-mnist "DRL coarse (uniform-sigma)" runs/fashion-mnist-coarse/model-2000.safetensors \
     "$F/coarse.json" "${reuse_f[@]}"
-table fashion-mnist drl drl-static vdrl coarse ae vae simclr
+pooled fashion-mnist "DRL t-conditioned, pooled features" checkpoints/fashion-mnist.safetensors \
+    "$F/drl-pooled.json" "${reuse_f[@]}"
+table fashion-mnist drl drl-pooled drl-static vdrl coarse ae vae simclr
 # MNIST: the shipped `mnist` (its report, docs/evaluation/mnist.json, has the raw-pixel and random
 # encoder rows), the DRL variants (static, VDRL, coarse) and the AE, VAE and SimCLR baselines; the
 # 2-D code is scored apart (a model for pictures, on its own page).
