@@ -21,7 +21,8 @@ from common import environment, write_json
 
 from drlkit.config import preset
 from drlkit.data import load_dataset
-from drlkit.train import OBJECTIVE, TrainConfig, Trainer
+from drlkit.methods import METHODS
+from drlkit.train import TrainConfig, Trainer
 
 CPU_VARIANTS = "fp32,bf16,fp32+compile,bf16+compile"
 CUDA_VARIANTS = "fp32,bf16,fp16,bf16+channels_last,bf16+compile"
@@ -31,9 +32,10 @@ def measure(ds, dataset: str, variant: str, steps: int, warmup: int, batch: int,
             preset_name: str, device: str) -> dict:
     precision, *options = variant.split("+")
     _, h, _, c = ds.images.shape
-    mc = preset(preset_name, image_size=h, channels=c, objective=OBJECTIVE[method],
-                probabilistic=method in ("vdrl", "vae"),
-                t_conditioned=method in ("drl", "vdrl"))  # the baselines are static, as in the CLI
+    row = METHODS[method]
+    mc = preset(preset_name, image_size=h, channels=c, objective=row.objective,
+                probabilistic=row.probabilistic,
+                t_conditioned=row.diffusion)  # the baselines are static, as in the CLI
     tc = TrainConfig(dataset=dataset, method=method, precision=precision, batch_size=batch,
                      steps=10**9, checkpoint_every=10**9, diagnostics_every=0,
                      hflip=dataset == "cifar10")

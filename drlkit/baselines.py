@@ -11,15 +11,31 @@ paper's comparison). Each is a callable like `DRLLoss`: (model, x0 in [-1, 1], g
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from drlkit.augment import SimCLRAugment
+from drlkit.preprocess import from_value_range, to_value_range
+
+if TYPE_CHECKING:
+    from drlkit.model import DRLModel
+
+
+def reparameterise(mu: Tensor, logvar: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """A draw z = mu + exp(logvar / 2) eps of q(z | x0), and KL(q(z | x0) || N(0, I)) averaged over
+    the batch (VAE and VDRL)."""
+    mu, logvar = mu.float(), logvar.float()
+    eps = torch.randn(mu.shape, generator=generator).to(mu.device)
+    z = mu + torch.exp(0.5 * logvar) * eps
+    kl = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(1).mean()
+    return z, kl
 
 
 class AELoss:
-    def __call__(self, model, x0: Tensor, generator: torch.Generator) -> tuple[Tensor, dict]:
+    def __call__(self, model: DRLModel, x0: Tensor, generator: torch.Generator) -> tuple[Tensor, dict]:
         recon = 0.5 * (model.decoder(model.embed(x0, None)).float() - x0).pow(2).flatten(1).sum(1)
         loss = recon.mean() / x0[0].numel()
         return loss, {"loss": loss.item(), "recon": recon.mean().item()}
@@ -29,13 +45,9 @@ class VAELoss:
     def __init__(self, kl_weight: float = 1.0) -> None:
         self.kl_weight = kl_weight
 
-    def __call__(self, model, x0: Tensor, generator: torch.Generator) -> tuple[Tensor, dict]:
-        mu, logvar = model.encoder(x0, None)
-        mu, logvar = mu.float(), logvar.float()
-        eps = torch.randn(mu.shape, generator=generator).to(x0.device)
-        z = mu + torch.exp(0.5 * logvar) * eps
+    def __call__(self, model: DRLModel, x0: Tensor, generator: torch.Generator) -> tuple[Tensor, dict]:
+        z, kl = reparameterise(*model.encoder(x0, None), generator)
         recon = 0.5 * (model.decoder(z).float() - x0).pow(2).flatten(1).sum(1).mean()
-        kl = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(1).mean()
         loss = (recon + self.kl_weight * kl) / x0[0].numel()
         return loss, {"loss": loss.item(), "recon": recon.item(), "kl": kl.item()}
 
@@ -56,9 +68,9 @@ class SimCLRLoss:
         self.temperature = temperature
         self.augment = augment or SimCLRAugment()
 
-    def __call__(self, model, x0: Tensor, generator: torch.Generator) -> tuple[Tensor, dict]:
-        images = (x0.float() + 1) / 2  # the augmentations work on [0, 1] pixels
-        views = [self.augment(images, generator) * 2 - 1 for _ in range(2)]
+    def __call__(self, model: DRLModel, x0: Tensor, generator: torch.Generator) -> tuple[Tensor, dict]:
+        images = from_value_range(x0.float())  # the augmentations work on [0, 1] pixels
+        views = [to_value_range(self.augment(images, generator)) for _ in range(2)]
         z = model.embed(torch.cat(views), None)
         p1, p2 = model.projector(z).chunk(2)
         loss = nt_xent(p1, p2, self.temperature)

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from drlkit.atomic import atomic_path
 from drlkit.config import ModelConfig, upgrade_config
 from drlkit.model import DRLModel
 
@@ -41,12 +42,8 @@ def atomic_save(tensors: dict[str, torch.Tensor], metadata: dict[str, str], path
     """Write to a temporary name beside `path`, then rename: readers never see a partial file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
+    with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=metadata)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def tensors_digest(tensors: dict[str, torch.Tensor]) -> str:
@@ -167,11 +164,15 @@ def load_model(path: str | os.PathLike, device: str | torch.device | None = None
     except RuntimeError as e:
         first = str(e).splitlines()[0] if str(e) else "state dict mismatch"
         raise CheckpointError(f"{path}: weights do not match its config: {first}") from None
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    from drlkit.distributed import check_device
+    from drlkit.distributed import default_device
 
-    return model.to(check_device(device)).eval()
+    return model.to(default_device(device=device)).eval()
+
+
+def report_card(card: dict[str, Any]) -> dict[str, Any]:
+    """The part of a model's card that an evaluation report records (its budget columns come
+    from it, the recipe study's columns from the training options)."""
+    return {k: card.get(k) for k in ("description", "data", "budget", "training")}
 
 
 def update_card(path: str | os.PathLike, **fields: Any) -> None:

@@ -6,10 +6,14 @@ import dataclasses
 from dataclasses import dataclass, fields
 from typing import Any
 
+from drlkit.objectives import OBJECTIVES as OBJECTIVE_TABLE
+from drlkit.objectives import objective as objective_row
+
 SDES = ("ve", "vp")
 PARAMETERIZATIONS = ("edm", "paper")
-# What trains the encoder: DRL's conditional score net, or a baseline's decoder / projection head.
-OBJECTIVES = ("drl", "ae", "vae", "simclr")
+# What trains the encoder: DRL's conditional score net, or a baseline's decoder / projection head
+# (the table in drlkit.objectives).
+OBJECTIVES = tuple(OBJECTIVE_TABLE)
 # How the code z enters the score net: added to the time embedding (the paper's recipe), or its
 # own scale-and-shift in every residual block, the bottleneck's included (issue 31).
 Z_CONDITIONINGS = ("add", "film")
@@ -65,16 +69,14 @@ class ModelConfig:
     z_conditioning: str = "add"
 
     def __post_init__(self) -> None:
-        if self.objective not in OBJECTIVES:
-            raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
-        if self.objective != "drl":
-            if self.t_conditioned:
-                raise ValueError(f"{self.objective} trains a static encoder: t_conditioned=False")
-            if self.probabilistic != (self.objective == "vae"):
-                raise ValueError("probabilistic must be True for vae and False for ae / simclr")
-            if self.objective in ("ae", "vae") and self.image_size % 4:
-                raise ValueError(f"image_size {self.image_size} must be divisible by 4 (the "
-                                 "decoder upsamples twice)")
+        row = objective_row(self.objective)
+        if not row.diffusion and self.t_conditioned:
+            raise ValueError(f"{self.objective} trains a static encoder: t_conditioned=False")
+        if self.probabilistic not in row.probabilistic:
+            raise ValueError(f"probabilistic must be {row.probabilistic[0]} for {self.objective}")
+        if self.image_size % row.size_multiple:
+            raise ValueError(f"image_size {self.image_size} must be divisible by "
+                             f"{row.size_multiple} (the {row.head} upsamples twice)")
         if self.sde not in SDES:
             raise ValueError(f"sde must be one of {SDES}, got {self.sde!r}")
         if self.parameterization not in PARAMETERIZATIONS:

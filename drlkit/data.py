@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from drlkit.preprocess import is_image_path, load_image, to_model_input
+from drlkit.preprocess import load_image, to_model_input
 
 DATASETS = ("mnist", "fashion-mnist", "cifar10")
 
@@ -191,16 +191,13 @@ def load_cifar10(split: str = "train", root=None, copy: str = "png") -> ImageDat
     return ImageDataset(images, labels, CLASSES["cifar10"], source)
 
 
-def list_images(folder: str | os.PathLike) -> list[Path]:
-    """Image files under `folder`, recursively, in sorted path order."""
-    return sorted(p for p in Path(folder).rglob("*") if p.is_file() and is_image_path(p))
-
-
 def load_image_folder(folder, image_size: int, channels: int) -> ImageDataset:
     """Any image folder; class sub-folders (folder/<class>/img.png) give labels when all images
     sit exactly one level down. Images are resized/converted like `encode` inputs."""
+    from drlkit.files import collect  # the one folder lister, `drlkit encode`'s
+
     folder = Path(folder)
-    paths = list_images(folder)
+    paths = [p for p in collect(folder) if p.is_file()]
     if not paths:
         raise DataError(f"{folder}: no image files found")
     x = to_model_input([load_image(p) for p in paths], channels, image_size)

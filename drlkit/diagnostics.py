@@ -9,12 +9,16 @@ measures the randomly initialised encoder.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from drlkit.loss import dsm_per_sample
 from drlkit.metrics import fit_quietly, standardised_logistic
+
+if TYPE_CHECKING:
+    from drlkit.model import DRLModel
 
 Z_USAGE_T = (0.1, 0.3, 0.5, 0.7, 0.9)
 PROBE_T = (0.3, 0.7)
@@ -34,7 +38,7 @@ class ProbeSet:
 
     @classmethod
     def from_dataset(cls, dataset, seed: int = 0, n_fit: int = 3000, n_val: int = 1000) -> ProbeSet:
-        from drlkit.train import to_tensor
+        from drlkit.preprocess import to_tensor
 
         rng = np.random.default_rng(seed + 12345)
         idx = rng.permutation(len(dataset))
@@ -49,7 +53,7 @@ class ProbeSet:
 
 
 @torch.inference_mode()
-def z_usage(model, x0: torch.Tensor, seed: int = 0, ts=Z_USAGE_T) -> dict[float, float]:
+def z_usage(model: DRLModel, x0: torch.Tensor, seed: int = 0, ts=Z_USAGE_T) -> dict[float, float]:
     """{t: shuffled-z loss / own-z loss - 1} on a fixed batch with fixed noise."""
     model.eval()
     gen = torch.Generator().manual_seed(seed + 777)
@@ -66,7 +70,7 @@ def z_usage(model, x0: torch.Tensor, seed: int = 0, ts=Z_USAGE_T) -> dict[float,
 
 
 @torch.inference_mode()
-def _features(model, x: torch.Tensor, t_value: float, batch: int = 500) -> np.ndarray:
+def _features(model: DRLModel, x: torch.Tensor, t_value: float, batch: int = 500) -> np.ndarray:
     model.eval()
     feats = []
     for s in range(0, x.shape[0], batch):
@@ -76,7 +80,7 @@ def _features(model, x: torch.Tensor, t_value: float, batch: int = 500) -> np.nd
     return torch.cat(feats).numpy()
 
 
-def quick_probe(model, ps: ProbeSet, ts=PROBE_T) -> dict[float, float]:
+def quick_probe(model: DRLModel, ps: ProbeSet, ts=PROBE_T) -> dict[float, float]:
     """{t: accuracy of standardise + LogisticRegression} on the probe subset (static: one entry)."""
     ts = ts if model.config.t_conditioned else (0.5,)
     out = {}
@@ -88,7 +92,7 @@ def quick_probe(model, ps: ProbeSet, ts=PROBE_T) -> dict[float, float]:
 
 
 @torch.inference_mode()
-def information_curve(model, images, ts, seed: int = 0, batch_size: int = 250,
+def information_curve(model: DRLModel, images, ts, seed: int = 0, batch_size: int = 250,
                       progress: bool = False) -> dict:
     """The information argument (paper Prop. 1) measured: the denoising error as a function of t
     with each image's own code, with another image's code (shuffled) and with a zero code.
@@ -105,12 +109,13 @@ def information_curve(model, images, ts, seed: int = 0, batch_size: int = 250,
          "gap_shuffled" / "gap_zero": error ratio - 1 at each t, "largest_gap_t": the t with the
          largest shuffled gap}.
     """
-    from drlkit.preprocess import to_model_input
+    from drlkit.preprocess import to_model_input, to_value_range
     from drlkit.progress import tqdm
 
     if model.config.objective != "drl":
         raise ValueError(f"the information curve needs a DRL score net, not {model.config.objective}")
-    x = to_model_input(images, model.config.channels, model.config.image_size) * 2 - 1
+    x = to_value_range(to_model_input(images, model.config.channels, model.config.image_size),
+                       model.value_range)
     if len(x) < 2:
         raise ValueError("need at least 2 images (the shuffled code is another image's)")
     model.eval()
@@ -127,12 +132,11 @@ def information_curve(model, images, ts, seed: int = 0, batch_size: int = 250,
         for s in range(0, len(x), batch_size):
             x0 = x[s : s + batch_size].to(model.device)
             t = t_all[s : s + batch_size].to(model.device)
-            mean, std = (v.view(-1, 1, 1, 1) for v in model.precond.sde.marginal(t))
-            xt = mean * x0 + std * torch.randn(x0.shape, generator=gen).to(x0.device)
+            xt = model.precond.perturb(x0, t, torch.randn(x0.shape, generator=gen).to(x0.device))
             z = z_all[s : s + batch_size].to(model.device)
             for name, code in (("own", z), ("shuffled", shuffled_all[s : s + batch_size].to(z.device)),
                                ("zero", torch.zeros_like(z))):
-                d = model.precond.denoise(model.score_net, xt, t, code)
+                d = model.precond.denoise(xt, t, code)
                 sums[name] += float((d - x0).pow(2).mean(dim=(1, 2, 3)).sum())
         for name in out:
             out[name].append(sums[name] / len(x))

@@ -1,8 +1,13 @@
 """The noise math of DRL (paper §2-3): VE / VP SDE marginals, training-t samplers, and the
-preconditioning that turns a plain score-net backbone into a score s(x_t, t, z).
+`Preconditioner` that owns the score-net backbone and turns it into a denoiser D(x_t, t, z), a
+score s(x_t, t, z) and the weighted DSM loss.
 
 The backbone never sees sigma directly; this module applies the scalings, as in EDM
 (Karras et al. 2022, Table 1) and in the paper's score_sde parameterisation.
+
+Names: the marginal p(x_t | x_0) = N(mean(t) x_0, std(t)^2 I); "sigma" always means the noise level
+std / mean (`noise_level`), the std of x_t / mean, which equals std under the VE SDE and differs
+from it under the VP SDE. Both networks take ln(sigma) / 4 as their noise input (`c_noise`).
 """
 
 from __future__ import annotations
@@ -126,7 +131,12 @@ def t_of_sigma(sde: VESDE | VPSDE, sigma: Tensor) -> Tensor:
 def sample_t(
     spec: str, sde: VESDE | VPSDE, n: int, generator: torch.Generator | None = None
 ) -> Tensor:
-    """Draw n training times according to the level-of-detail sampler `spec` (paper §4)."""
+    """Draw n training times according to the level-of-detail sampler `spec` (paper §4).
+
+    `uniform-sigma` is uniform in the marginal std(t) on [std(t_min), std(1)]: in sigma itself
+    under the VE SDE (std = sigma there), in std under the VP SDE (where sigma = std / mean is
+    unbounded); `lognormal` draws ln(sigma) under either.
+    """
     kind, a, b = parse_t_sampler(spec)
     t_min = sde.t_min
     if kind == "lognormal":
@@ -136,7 +146,7 @@ def sample_t(
         return t_of_sigma(sde, torch.exp(log_sigma)).nan_to_num(1.0).clamp(t_min, 1.0)
     u = torch.rand(n, generator=generator)
     if kind == "uniform-sigma":
-        # sigma ~ U(sigma(t_min), sigma(1)): most mass at high noise, z keeps coarse/class content
+        # std ~ U(std(t_min), std(1)): most mass at high noise, z keeps coarse/class content
         _, lo = sde.marginal(torch.tensor(t_min))
         _, hi = sde.marginal(torch.tensor(1.0))
         return sde.t_of_std(lo + u * (hi - lo)).clamp(t_min, 1.0)
@@ -144,31 +154,51 @@ def sample_t(
 
 
 class Preconditioner:
-    """Wraps a backbone F(x, c_noise, z) into a denoiser D and a score s (paper eq. 7 / EDM).
+    """The noise math around one score-net backbone F(x, c_noise, z), after NVlabs/edm's
+    `EDMPrecond`: perturb x_0 to x_t, denoise, score, the loss weight and the per-sample DSM loss.
 
     `edm`: D(x~; sigma) = c_skip x~ + c_out F(c_in x~, ln(sigma)/4, z) on x~ = x_t / mean.
     `paper`: s(x_t, t, z) = F(x_t, ln(sigma)/4, z) / std(t) (score_sde's "score scaled by 1/sigma").
+
+    Args:
+        config: the model's config (SDE, parameterisation, sigma_data).
+        backbone: the score net (`DRLModel.score_net`; None for the baselines, which have none:
+            then only the SDE methods work). It is held, not owned as a submodule, so the model's
+            state dict keeps its `score_net.*` keys.
     """
 
-    def __init__(self, config: ModelConfig) -> None:
+    def __init__(self, config: ModelConfig, backbone: torch.nn.Module | None = None) -> None:
         self.kind = config.parameterization
         self.sigma_data = config.sigma_data
         self.sde = make_sde(config)
+        self.backbone = backbone
 
-    def backbone_output(self, backbone, xt: Tensor, t: Tensor, z: Tensor | None):
-        """Returns (F output, mean, std, sigma) with per-sample factors shaped (B, 1, 1, 1)."""
+    def marginal(self, t: Tensor) -> tuple[Tensor, Tensor]:
+        """(mean, std) of p(x_t | x_0) at the (B,) times t, shaped (B, 1, 1, 1)."""
         mean, std = self.sde.marginal(t)
+        return mean.view(-1, 1, 1, 1), std.view(-1, 1, 1, 1)
+
+    def perturb(self, x0: Tensor, t: Tensor, n: Tensor) -> Tensor:
+        """x_t = mean(t) x_0 + std(t) n for unit Gaussian noise n."""
+        mean, std = self.marginal(t)
+        return mean * x0 + std * n
+
+    def c_noise(self, t: Tensor) -> Tensor:
+        """The noise input of the score net and of t-conditioned encoders: ln(sigma(t)) / 4, (B,)."""
+        return torch.log(noise_level(self.sde, t)) / 4
+
+    def backbone_output(self, xt: Tensor, t: Tensor, z: Tensor | None):
+        """Returns (F output, mean, std, sigma) with per-sample factors shaped (B, 1, 1, 1)."""
+        mean, std = self.marginal(t)
         sigma = std / mean
-        mean, std, sigma = (v.view(-1, 1, 1, 1) for v in (mean, std, sigma))
-        c_noise = torch.log(sigma).flatten() / 4
         if self.kind == "edm":
             c_in = 1 / torch.sqrt(sigma**2 + self.sigma_data**2)
-            return backbone(c_in * xt / mean, c_noise, z), mean, std, sigma
-        return backbone(xt, c_noise, z), mean, std, sigma
+            return self.backbone(c_in * xt / mean, self.c_noise(t), z), mean, std, sigma
+        return self.backbone(xt, self.c_noise(t), z), mean, std, sigma
 
-    def denoise(self, backbone, xt: Tensor, t: Tensor, z: Tensor | None) -> Tensor:
+    def denoise(self, xt: Tensor, t: Tensor, z: Tensor | None) -> Tensor:
         """Estimate of x_0 given x_t (Tweedie), in data space."""
-        f, mean, std, sigma = self.backbone_output(backbone, xt, t, z)
+        f, mean, std, sigma = self.backbone_output(xt, t, z)
         if self.kind == "edm":
             sd2 = self.sigma_data**2
             c_skip = sd2 / (sigma**2 + sd2)
@@ -176,10 +206,28 @@ class Preconditioner:
             return c_skip * xt / mean + c_out * f.float()
         return (xt + std * f.float()) / mean  # x0 = (x_t + std^2 s) / mean, s = F / std
 
-    def score(self, backbone, xt: Tensor, t: Tensor, z: Tensor | None) -> Tensor:
+    def score(self, xt: Tensor, t: Tensor, z: Tensor | None) -> Tensor:
         """grad_x log p_t(x_t | z)."""
         if self.kind == "paper":
-            f, _, std, _ = self.backbone_output(backbone, xt, t, z)
+            f, _, std, _ = self.backbone_output(xt, t, z)
             return f.float() / std
-        mean, std = (v.view(-1, 1, 1, 1) for v in self.sde.marginal(t))
-        return (mean * self.denoise(backbone, xt, t, z) - xt) / std**2
+        mean, std = self.marginal(t)
+        return (mean * self.denoise(xt, t, z) - xt) / std**2
+
+    def loss_weight(self, t: Tensor) -> Tensor:
+        """EDM's lambda(sigma) = (sigma^2 + sigma_data^2) / (sigma sigma_data)^2 (Table 1), which
+        gives the denoiser a unit-variance target at every noise level; (B, 1, 1, 1)."""
+        mean, std = self.marginal(t)
+        sigma = std / mean
+        return (sigma**2 + self.sigma_data**2) / (sigma * self.sigma_data) ** 2
+
+    def dsm_loss(self, x0: Tensor, t: Tensor, n: Tensor, z: Tensor | None) -> Tensor:
+        """The weighted denoising score-matching loss of each sample, (B,); z=None withholds the
+        code. `paper`: lambda = std^2, i.e. 0.5 * sum_pixels (std * s + n)^2; `edm`: the same loss
+        written on the denoiser with `loss_weight`."""
+        xt = self.perturb(x0, t, n)
+        if self.kind == "paper":
+            f, *_ = self.backbone_output(xt, t, z)
+            return 0.5 * (f.float() + n).pow(2).flatten(1).sum(1)  # (std * F/std + n)^2
+        d = self.denoise(xt, t, z)
+        return 0.5 * (self.loss_weight(t) * (d - x0).pow(2)).flatten(1).sum(1)

@@ -94,13 +94,16 @@ def check_device(device: str | torch.device) -> torch.device:
     return d
 
 
-def default_device(world: World, device: str | None) -> str:
-    """The device a rank computes on: the given one (checked), else its own GPU, else the CPU."""
+def default_device(world: World | None = None, device: str | torch.device | None = None) -> str:
+    """drlkit's one device rule: the given device (checked), else the GPU (under torchrun, the
+    rank's own), else the CPU."""
     if device is not None:
         check_device(device)
-        return device
+        return str(device)
     if torch.cuda.is_available():
-        return f"cuda:{world.local_rank % torch.cuda.device_count()}" if world.distributed else "cuda"
+        if world is not None and world.distributed:
+            return f"cuda:{world.local_rank % torch.cuda.device_count()}"
+        return "cuda"
     return "cpu"
 
 

@@ -4,18 +4,26 @@ docs/evaluation.md).
 `t_sweep` runs every metric of `drlkit.metrics` on the code at each t of a grid and on the
 concatenated multi-t code, and chooses the best t per metric on validation scores only.
 `evaluate_model` adds the baselines under the same protocol: raw pixels, and a randomly
-initialised encoder of the model's architecture.
+initialised encoder of the model's architecture, and returns the complete report (its tables:
+drlkit.reports).
 """
 
 from __future__ import annotations
 
+import json
+import os
 import time
 from collections.abc import Sequence
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from drlkit.metrics import METRICS, parse_metrics, scores
+
+if TYPE_CHECKING:
+    from drlkit.data import ImageDataset
+    from drlkit.model import DRLModel
 
 
 def evaluate_features(x_train, y_train, x_test, y_test, metrics: Sequence[str] | None = None,
@@ -97,7 +105,7 @@ def select_best_t(by_t: dict[float, dict]) -> dict[str, dict[str, float]]:
 # --------------------------------------------------------------------------- models and baselines
 
 
-def random_encoder(model, seed: int = 0):
+def random_encoder(model: DRLModel, seed: int = 0) -> DRLModel:
     """A freshly initialised model of the same architecture (the random-features baseline)."""
     import torch
 
@@ -127,8 +135,8 @@ def evaluate_code(x_train, y_train, x_test, y_test, metrics: Sequence[str] | Non
     return {**res, "best": {k: {"t": None, **v} for k, v in res["scores"].items()}}
 
 
-def _model_rep(model, train, test, ts, names, seed, metric_kwargs, batch_size, progress, desc,
-               features="z"):
+def _model_rep(model: DRLModel, train: ImageDataset, test: ImageDataset, ts, names, seed,
+               metric_kwargs, batch_size, progress, desc, features="z"):
     kw = dict(batch_size=batch_size, progress=progress, features=features)
     if not model.config.t_conditioned:  # static encoder: one code, no t to choose
         z_train = model.encode(train.images, **kw)
@@ -158,11 +166,13 @@ def _earlier_rep(earlier: dict | None, name: str, digest: str | None, grid) -> d
     return rep
 
 
-def evaluate_model(model, train, test, ts: Sequence[float], metrics: Sequence[str] | None = None,
-                   baselines: Sequence[str] = BASELINES, seed: int = 0,
-                   metric_kwargs: dict[str, dict] | None = None, batch_size: int | None = None,
-                   progress: bool = False, reuse: dict | None = None,
-                   features: str = "z") -> dict:
+def evaluate_model(model: DRLModel, train: ImageDataset, test: ImageDataset, ts: Sequence[float],
+                   metrics: Sequence[str] | None = None, baselines: Sequence[str] = BASELINES,
+                   seed: int = 0, metric_kwargs: dict[str, dict] | None = None,
+                   batch_size: int | None = None, progress: bool = False,
+                   reuse: dict | str | os.PathLike | None = None, features: str = "z", *,
+                   name: str = "model", file: str | None = None, dataset: str | None = None,
+                   pixels_from: str | os.PathLike | None = None) -> dict:
     """The full report: the model's t-sweep (or its single code if static), and the baselines
     under the same protocol: raw pixels, and a random encoder of the same architecture.
 
@@ -170,28 +180,101 @@ def evaluate_model(model, train, test, ts: Sequence[float], metrics: Sequence[st
         model: the `DRLModel` to evaluate.
         train: a labelled `drlkit.data.ImageDataset`; every metric is fit on it.
         test: a labelled `drlkit.data.ImageDataset`; only scored.
-        reuse: an earlier report on the same data, splits, seed and metrics (the caller checks
-            those). Its representations are taken instead of recomputed where they match: the
-            model and the random encoder when their `encoder_sha256`, t grid and features are
-            this evaluation's, raw pixels always. Their names are listed under "reused".
+        reuse: an earlier report (a dict, or the path of its JSON file; a path is checked to
+            have the same data, splits, seed and metrics, else `ReportMismatch`). Its
+            representations are taken instead of recomputed where they match: the model and the
+            random encoder when their `encoder_sha256`, t grid and features are this
+            evaluation's, raw pixels always. Their names are listed under "reused".
         features: what the model and the random encoder are scored on: "z" (the code) or
             "pooled" (the encoder's pooled features before its last layer).
+        name: the model's name in the report and in `drlkit compare` tables; file: where it was
+            loaded from (a registry name or a path); dataset: the dataset's name.
+        pixels_from: the path of an earlier report (same data, splits, seed, metrics) whose raw
+            pixel scores are taken instead of recomputed (pixels do not depend on the model).
 
     Returns:
+        The complete report that `drlkit eval --report` writes and `drlkit compare` reads: the
+        model, file, dataset, splits, protocol and seed, then
         {"representations": {"model": ..., "random_encoder": ..., "pixels": ...},
         "recommended_t": the t with the best validation linear-probe accuracy (if swept),
         "wall_time_s": {representation: seconds}, "encoder_sha256": {"model": ...,
         "random_encoder": ...}: `drlkit.checkpoint.encoder_digest` of each encoder, so a later
-        evaluation can tell whether it may reuse a representation}.
+        evaluation can tell whether it may reuse a representation}, then the time taken, the
+        hardware, the model's card (description, data, budget, training) and config.
     """
-    from drlkit.checkpoint import encoder_digest
-
     names = parse_metrics(metrics)
     bad = [b for b in baselines if b not in BASELINES]
     if bad:
         raise ValueError(f"unknown baseline(s) {bad}; choose from {', '.join(BASELINES)}")
     if train.labels is None or test.labels is None:
         raise ValueError("evaluation needs labelled train and test data")
+    ours = {"dataset": dataset, "train": train.source, "test": test.source, "seed": seed}
+    pixels = None
+    if pixels_from is not None:
+        if "pixels" not in baselines:
+            raise ReportMismatch("pixels_from", "is for the raw-pixel baseline: add pixels to "
+                                 "the baselines (--baselines)")
+        pixels = earlier_report(pixels_from, ours, names, "pixels", option="pixels_from")
+        baselines = [b for b in baselines if b != "pixels"]
+    reuse_path = None
+    if reuse is not None and not isinstance(reuse, dict):
+        reuse_path, reuse = reuse, earlier_report(reuse, ours, names, option="reuse")
+    start = time.perf_counter()
+    result = _representations(model, train, test, ts, names, baselines, seed, metric_kwargs,
+                              batch_size, progress, reuse, features)
+    if pixels is not None:
+        result["representations"]["pixels"] = pixels["representations"]["pixels"]
+        result["wall_time_s"]["pixels"] = pixels["wall_time_s"].get("pixels")
+        result["pixels_from"] = str(pixels_from)
+    if reuse_path is not None:
+        result["reused_from"] = str(reuse_path)
+    from drlkit.checkpoint import report_card
+    from drlkit.precision import hardware
+
+    here = hardware() if model.device.type == "cuda" else hardware().split(" + ")[-1]
+    return {"model": name, "file": file, "dataset": dataset, "train": train.source,
+            "test": test.source, "protocol": "docs/evaluation.md", "seed": seed, **result,
+            "total_wall_time_s": round(time.perf_counter() - start, 1), "hardware": here,
+            "model_card": report_card(model.card), "model_config": model.config.to_dict()}
+
+
+class ReportMismatch(ValueError):
+    """An earlier report that cannot be reused here; `option` names the argument that gave it."""
+
+    def __init__(self, option: str, message: str) -> None:
+        super().__init__(message)
+        self.option = option
+
+
+def earlier_report(path: str | os.PathLike, ours: dict, names: list[str],
+                   need: str | None = None, option: str = "reuse") -> dict:
+    """An earlier `drlkit eval` report, checked to be comparable: same dataset, splits, seed and
+    metrics (and holding the `need` representation, if given); else `ReportMismatch`."""
+    what = "a `drlkit eval` report" + (" with a raw-pixel baseline" if need == "pixels" else "")
+    try:
+        earlier = json.loads(Path(path).read_text())
+        if not isinstance(earlier["representations"], dict) or (
+                need is not None and need not in earlier["representations"]):
+            raise KeyError(need)
+    except (OSError, ValueError, KeyError, TypeError):
+        raise ReportMismatch(option, f"{path} is not {what}") from None
+    for key, value in ours.items():
+        if earlier.get(key) != value:
+            raise ReportMismatch(option, f"{path} has {key} {earlier.get(key)!r}, this "
+                                 f"evaluation {value!r}")
+    if set(names) != set(earlier.get("metrics", [])):
+        raise ReportMismatch(option, f"{path} has metrics {earlier.get('metrics')}, this "
+                             f"evaluation {names}")
+    return earlier
+
+
+def _representations(model: DRLModel, train: ImageDataset, test: ImageDataset, ts: Sequence[float],
+                     names: list[str], baselines: Sequence[str], seed: int,
+                     metric_kwargs: dict[str, dict] | None, batch_size: int | None,
+                     progress: bool, reuse: dict | None, features: str) -> dict:
+    """The scores of the model and the baselines (`evaluate_model` without the provenance)."""
+    from drlkit.checkpoint import encoder_digest
+
     ts = [float(t) for t in ts]
     grid = ts if model.config.t_conditioned else None
     reps, times, digests, reused = {}, {}, {}, []
@@ -225,118 +308,3 @@ def evaluate_model(model, train, test, ts: Sequence[float], metrics: Sequence[st
     lin = reps["model"]["best"].get("linear")
     out["recommended_t"] = lin["t"] if lin and lin["t"] is not None else model.recommended_t
     return out
-
-
-def summary_rows(report: dict) -> list[dict[str, Any]]:
-    """The headline table: one row per representation variant, one column per score.
-
-    Rows: each representation at its validation-chosen t (per score), and its multi-t code.
-    """
-    rows = []
-    labels = {"model": "model", "random_encoder": "random encoder", "pixels": "raw pixels"}
-    for key, rep in report["representations"].items():
-        name = labels.get(key, key)
-        best = rep["best"]
-        t_note = "" if "by_t" not in rep else " (best t on val)"
-        rows.append({"representation": name + t_note,
-                     **{k: v["test"] for k, v in best.items()},
-                     "t": {k: v["t"] for k, v in best.items()} if "by_t" in rep else None})
-        if "multi_t" in rep:
-            rows.append({"representation": f"{name} (multi-t)",
-                         **{k: v["test"] for k, v in rep["multi_t"]["scores"].items()},
-                         "t": None})
-    return rows
-
-
-def markdown_tables(report: dict) -> str:
-    """The report as markdown: the summary table, then the model's sweep (test, val-chosen t in bold)."""
-    rows = summary_rows(report)
-    cols = [k for k in rows[0] if k not in ("representation", "t")]
-    lines = ["| representation | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
-    for r in rows:
-        lines.append(f"| {r['representation']} | " + " | ".join(_fmt(r.get(c)) for c in cols) + " |")
-    for key, rep in report["representations"].items():
-        if "by_t" not in rep:
-            continue
-        lines += ["", f"{key}: test scores by t (the validation-chosen t in bold)", "",
-                  "| t | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
-        for t, res in rep["by_t"].items():  # t: a float, or its string once read from JSON
-            cells = []
-            for c in cols:
-                v = _fmt(res["scores"].get(c, {}).get("test"))
-                chosen = rep["best"].get(c, {}).get("t")
-                cells.append(f"**{v}**" if chosen is not None and float(chosen) == float(t) else v)
-            lines.append(f"| {float(t):g} | " + " | ".join(cells) + " |")
-        if "multi_t" in rep:
-            lines.append("| multi-t | " + " | ".join(
-                _fmt(rep["multi_t"]["scores"].get(c, {}).get("test")) for c in cols) + " |")
-    return "\n".join(lines)
-
-
-def comparison_rows(reports: Sequence[dict]) -> list[dict[str, Any]]:
-    """One table from several `drlkit eval` reports of the same dataset: each model at its
-    validation-chosen t and as its multi-t code, with its training budget; the baselines (random
-    encoder, raw pixels) once, from the first report that has them."""
-    datasets = {r.get("dataset") for r in reports}
-    if len(datasets) > 1:
-        raise ValueError(f"reports of different datasets cannot share a table: {sorted(datasets)}")
-    models, baselines, seen = [], [], set()
-    for report in reports:
-        budget = (report.get("model_card") or {}).get("budget") or {}
-        for row in summary_rows(report):
-            if not row["representation"].startswith("model"):
-                if row["representation"] not in seen:
-                    seen.add(row["representation"])
-                    baselines.append({**row, "images_seen": None, "wall_time_s": None,
-                                      "hardware": None})
-                continue
-            name = row["representation"].replace("model", str(report["model"]), 1)
-            models.append({**row, "representation": name,
-                           "images_seen": budget.get("images_seen"),
-                           "wall_time_s": budget.get("wall_time_s"),
-                           "hardware": budget.get("hardware")})
-    return models + baselines
-
-
-def markdown_comparison(reports: Sequence[dict]) -> str:
-    """`comparison_rows` as a markdown table (scores on test; budget columns last)."""
-    rows = comparison_rows(reports)
-    skip = ("representation", "t", "images_seen", "wall_time_s", "hardware")
-    cols = list(dict.fromkeys(k for r in rows for k in r if k not in skip))
-    lines = ["| representation | " + " | ".join(cols) + " | images seen | train time | hardware |",
-             "|---" * (len(cols) + 4) + "|"]
-    for r in rows:
-        seen = "-" if r["images_seen"] is None else f"{r['images_seen']:,}"
-        wall = "-" if r["wall_time_s"] is None else f"{r['wall_time_s'] / 60:.0f} min"
-        lines.append(f"| {r['representation']} | " + " | ".join(_fmt(r.get(c)) for c in cols)
-                     + f" | {seen} | {wall} | {r['hardware'] or '-'} |")
-    return "\n".join(lines)
-
-
-def _fmt(v) -> str:
-    return "-" if v is None else f"{v:.4f}"
-
-
-def card_metrics(report: dict) -> dict:
-    """The card's `metrics`: headline scores of the model and baselines at validation-chosen t."""
-    reps = report["representations"]
-    model = reps["model"]
-    metrics: dict = {"dataset": report["test"], "protocol": "docs/evaluation.md",
-                     "best": model["best"]}
-    if "linear_probe" in report["metrics"]:
-        t = model["best"]["linear"]["t"]
-        res = model["by_t"][t] if "by_t" in model else model
-        metrics["linear_probe"] = {"dataset": report["test"], "t": t,
-                                   **res["metrics"]["linear_probe"]}
-        if "by_t" in model:
-            metrics["linear_probe_by_t"] = {str(k): r["scores"]["linear"]["test"]
-                                            for k, r in model["by_t"].items()}
-    if "multi_t" in model:
-        metrics["multi_t"] = {k: v["test"] for k, v in model["multi_t"]["scores"].items()}
-    for key in ("pixels", "random_encoder"):
-        if key in reps:
-            metrics[key] = {k: v["test"] for k, v in reps[key]["best"].items()}
-            if "linear_probe" in report["metrics"]:
-                lin = reps[key]["best"]["linear"]
-                metrics[f"{key}_linear_probe"] = {"accuracy": lin["test"], "t": lin["t"]}
-    return metrics

@@ -2,11 +2,12 @@
 unreadable ones with a reason), embed in batches, and stream the result to disk so that memory
 stays flat in the number of images and an interrupted run can continue (DESIGN §3, §7).
 
-Outputs for `--out feats.npy`: `feats.npy` (float32, one row per readable image in sorted path
-order), `feats.files.txt` (the image of each row), `feats.skipped.txt` (path<TAB>reason per skip).
-The .npy is renamed into place last: if it exists, the whole result is complete. For
-`--out feats.npz`, one file holds it all (`read_features` reads either): "codes", "files" (the
-image of each row), "t" (the times, or one), "skipped" and "skipped_reasons".
+Outputs (written and read by drlkit.outputs) for `--out feats.npy`: `feats.npy` (float32, one row
+per readable image in sorted path order), `feats.files.txt` (the image of each row),
+`feats.skipped.txt` (path<TAB>reason per skip). The .npy is renamed into place last: if it
+exists, the whole result is complete. For `--out feats.npz`, one file holds it all
+(`read_features` reads either): "codes", "files" (the image of each row), "t" (the times, or
+one), "skipped" and "skipped_reasons".
 
 While a run is going, finished batches live in `feats.npy.partial/` (one .npy and one .json per
 batch, each written atomically, so a kill at any moment leaves only whole batches). `--resume`
@@ -30,12 +31,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from drlkit.atomic import atomic_path, atomic_write
 from drlkit.distributed import World, usable_cpus
 from drlkit.model import DRLModel, check_t
+from drlkit.outputs import (  # noqa: F401 - read_features, read_files_list: part of this API
+    check_output_name,
+    read_features,
+    read_files_list,
+    sidecar,
+    unwritable_reason,
+    write_npz,
+    write_sidecars,
+)
 from drlkit.preprocess import ImageReadError, display_path, is_image_path, load_image, to_model_input
 
 PARTIAL_FORMAT = "drlkit-encode-partial-1"
-OUTPUT_SUFFIXES = (".npy", ".npz")
 
 
 @dataclass
@@ -165,44 +175,9 @@ def encode_files(model: DRLModel, paths: Sequence[Path], t=None, batch_size: int
 # --------------------------------------------------------------------------- streamed to disk
 
 
-def check_output_name(out: str | os.PathLike) -> Path:
-    """`out` as a Path if it names a .npy or .npz file, else ValueError."""
-    out = Path(out)
-    if out.suffix not in OUTPUT_SUFFIXES:
-        raise ValueError(f"--out {display_path(out)}: expected a .npy file name (codes, with "
-                         ".files.txt and .skipped.txt beside it) or a .npz (all in one file)")
-    return out
-
-
-def sidecar(out: Path, kind: str) -> Path:
-    """feats.npy -> feats.files.txt / feats.skipped.txt."""
-    return out.with_name(f"{out.stem}.{kind}.txt")
-
-
-def unwritable_reason(out: Path, error: OSError) -> str:
-    """Why `out` cannot be written, in words, with what to do."""
-    for parent in out.parents:
-        if parent.exists() and not parent.is_dir():
-            return f"{display_path(parent)} is a file, not a folder; choose another output path"
-    if isinstance(error, PermissionError):
-        return "no permission to write there; choose a folder you can write to"
-    return (f"cannot write there ({error.strerror or error}); choose a folder you can write "
-            "to")
-
-
 def partial_dir(out: Path) -> Path:
     """Where an unfinished `encode_to_file` keeps its finished batches."""
     return out.with_name(f"{out.name}.partial")
-
-
-def _atomic_write(path: Path, write: Callable) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _manifest(model: DRLModel, paths: Sequence[Path], ts: list[float], single: bool,
@@ -297,7 +272,7 @@ def encode_to_file(model: DRLModel, paths: Sequence[Path], out: str | os.PathLik
             if not resuming:
                 partial.mkdir(parents=True, exist_ok=True)
                 payload = json.dumps(manifest, indent=1).encode()
-                _atomic_write(partial / "manifest.json", lambda f: f.write(payload))
+                atomic_write(partial / "manifest.json", lambda f: f.write(payload))
         except OSError as e:
             raise ValueError(f"--out {display_path(out)}: {unwritable_reason(out, e)}") from None
     world.barrier()
@@ -316,10 +291,10 @@ def encode_to_file(model: DRLModel, paths: Sequence[Path], out: str | os.PathLik
                                                 model.config.image_size, workers, pin):
             feats = _embed(model, images, ts, single, precision, features)
             name = f"batch-{start:010d}"
-            _atomic_write(partial / f"{name}.npy", lambda f, a=feats: np.save(f, a))
+            atomic_write(partial / f"{name}.npy", lambda f, a=feats: np.save(f, a))
             record = {"start": start, "kept": idx, "skipped": bad}
             payload = json.dumps(record).encode()  # ASCII: odd file names never reach this file
-            _atomic_write(partial / f"{name}.json", lambda f, b=payload: f.write(b))
+            atomic_write(partial / f"{name}.json", lambda f, b=payload: f.write(b))
             done[start] = record
             n = min(batch_size, len(paths) - start)
             n_done += n
@@ -369,10 +344,9 @@ def _assemble(out: Path, partial: Path, paths: Sequence[Path], done: dict[int, d
     if out.suffix == ".npz":  # one file: the codes are gathered in memory
         parts = [np.load(partial / f"batch-{s:010d}.npy") for s in order]
         codes = np.concatenate(parts) if parts else np.empty(summary.shape, np.float32)
-        _write_npz(out, codes, kept, summary.skipped, ts, single)
+        write_npz(out, codes, kept, summary.skipped, ts, single)
     else:
-        tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-        try:
+        with atomic_path(out) as tmp:  # the .npy comes last: its presence means complete
             arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=summary.shape)
             row = 0
             for s in order:
@@ -381,58 +355,8 @@ def _assemble(out: Path, partial: Path, paths: Sequence[Path], done: dict[int, d
                 row += len(part)
             arr.flush()
             del arr
-            _write_sidecars(out, kept, summary.skipped)
-            os.replace(tmp, out)
-        finally:
-            tmp.unlink(missing_ok=True)
+            write_sidecars(out, kept, summary.skipped)
     shutil.rmtree(partial, ignore_errors=True)
-
-
-def _write_sidecars(out: Path, files: Sequence[Path], skipped: Sequence[tuple[Path, str]]) -> None:
-    """<out>.files.txt (a path per row) and <out>.skipped.txt (path TAB reason), byte-exact names."""
-    rows = b"".join(os.fsencode(p) + b"\n" for p in files)
-    skips = b"".join(os.fsencode(p) + b"\t" + why.encode("utf-8", "replace") + b"\n"
-                     for p, why in skipped)
-    _atomic_write(sidecar(out, "files"), lambda f: f.write(rows))
-    _atomic_write(sidecar(out, "skipped"), lambda f: f.write(skips))
-
-
-def _write_npz(out: Path, codes: np.ndarray, files: Sequence[Path],
-               skipped: Sequence[tuple[Path, str]], ts: list[float], single: bool) -> None:
-    """The whole result in one .npz; file names as str (undecodable bytes as os.fsdecode gives
-    them, so `Path(name)` opens the file again)."""
-    arrays = {"codes": codes, "files": np.array([os.fsdecode(p) for p in files], dtype=str),
-              "t": np.array(ts[0] if single else ts, dtype=np.float64),
-              "skipped": np.array([os.fsdecode(p) for p, _ in skipped], dtype=str),
-              "skipped_reasons": np.array([why for _, why in skipped], dtype=str)}
-    _atomic_write(out, lambda f: np.savez(f, **arrays))
-
-
-def read_files_list(out: str | os.PathLike) -> list[Path]:
-    """The image path of each row of `out` (its .files.txt sidecar, or a .npz's "files"),
-    byte-exact."""
-    out = Path(out)
-    if out.suffix == ".npz":
-        with np.load(out, allow_pickle=False) as z:
-            return [Path(name) for name in z["files"].tolist()]
-    data = sidecar(out, "files").read_bytes()
-    return [Path(os.fsdecode(line)) for line in data.split(b"\n") if line]
-
-
-def read_features(path: str | os.PathLike) -> np.ndarray:
-    """The codes of an `encode` output: a .npy, or the "codes" of a .npz (any other .npz: its
-    only array)."""
-    path = Path(path)
-    data = np.load(path, allow_pickle=False)
-    if not isinstance(data, np.lib.npyio.NpzFile):
-        return data
-    with data:
-        if "codes" in data.files:
-            return data["codes"]
-        if len(data.files) == 1:
-            return data[data.files[0]]
-        raise ValueError(f"{display_path(path)}: a .npz without a 'codes' array (it has "
-                         f"{', '.join(data.files)})")
 
 
 def write_result(result: EncodeResult, out: str | os.PathLike) -> Path:
@@ -440,6 +364,6 @@ def write_result(result: EncodeResult, out: str | os.PathLike) -> Path:
     presence means the whole result is complete."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    _write_sidecars(out, result.files, result.skipped)
-    _atomic_write(out, lambda f: np.save(f, result.features))
+    write_sidecars(out, result.files, result.skipped)
+    atomic_write(out, lambda f: np.save(f, result.features))
     return out

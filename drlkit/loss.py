@@ -20,36 +20,32 @@ denoiser is still conditioned on E(a, t) alone.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import Tensor
 
 from drlkit.augment import SimCLRAugment
-from drlkit.baselines import nt_xent
+from drlkit.baselines import nt_xent, reparameterise
 from drlkit.diffusion import sample_t
+from drlkit.preprocess import from_value_range, to_value_range
 
-METHODS = ("drl", "vdrl")
+if TYPE_CHECKING:
+    from drlkit.model import DRLModel
+
 VIEWS = ("none", "same", "novel")
 
 
-def dsm_per_sample(model, x0: Tensor, t: Tensor, n: Tensor, z: Tensor | None) -> Tensor:
-    """Weighted denoising score-matching loss for each sample, shape (B,). z=None withholds the code."""
-    mean, std = (v.view(-1, 1, 1, 1) for v in model.precond.sde.marginal(t))
-    xt = mean * x0 + std * n
-    if model.config.parameterization == "paper":
-        f, *_ = model.precond.backbone_output(model.score_net, xt, t, z)
-        return 0.5 * (f.float() + n).pow(2).flatten(1).sum(1)  # lambda = std^2: (std * F/std + n)^2
-    sigma = std / mean
-    sd = model.config.sigma_data
-    lambda_edm = (sigma**2 + sd**2) / (sigma * sd) ** 2
-    d = model.precond.denoise(model.score_net, xt, t, z)
-    return 0.5 * (lambda_edm * (d - x0).pow(2)).flatten(1).sum(1)
+def dsm_per_sample(model: DRLModel, x0: Tensor, t: Tensor, n: Tensor, z: Tensor | None) -> Tensor:
+    """Weighted denoising score-matching loss for each sample, shape (B,). z=None withholds the
+    code. `model.precond.dsm_loss`: the weighting is the model's parameterisation's."""
+    return model.precond.dsm_loss(x0, t, n, z)
 
 
 class DRLLoss:
     """Callable: (model, x0 in [-1, 1], generator) -> (scalar loss, float stats).
 
     Args:
-        method: "drl" (deterministic code, optional L1 on z) or "vdrl" (reparameterised code + KL).
         t_sampler: training-t distribution (`uniform-t`, `uniform-sigma`, `range:a,b`).
         l1_weight: weight of mean |z| (DRL; the authors used 1e-5).
         kl_weight: weight of KL(q(z|x0) || N(0, I)) (VDRL; the authors used 1e-5).
@@ -57,19 +53,22 @@ class DRLLoss:
             "novel" (encode one view, denoise another).
         augment: the view augmentation (default: `SimCLRAugment()`); unused with views="none".
         invariance_weight: weight of NT-Xent between the two novel views' codes (0: pure DRL).
+        probabilistic: False for DRL (deterministic code, optional L1 on z), True for VDRL
+            (reparameterised code + KL); `drlkit.methods` sets it from the method's row.
     """
 
     def __init__(
-        self, method: str = "drl", t_sampler: str = "uniform-t", l1_weight: float = 0.0,
-        kl_weight: float = 1e-5, views: str = "none", augment: SimCLRAugment | None = None,
-        invariance_weight: float = 0.0,
+        self, t_sampler: str = "uniform-t", l1_weight: float = 0.0, kl_weight: float = 1e-5,
+        views: str = "none", augment: SimCLRAugment | None = None, invariance_weight: float = 0.0,
+        *, probabilistic: bool = False,
     ) -> None:
-        if method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-        if views not in VIEWS:
-            raise ValueError(f"views must be one of {VIEWS}, got {views!r}")
-        check_invariance(invariance_weight, method, views)
-        self.method, self.t_sampler = method, t_sampler
+        check_views(views)
+        if invariance_weight < 0:
+            raise ValueError(f"invariance_weight must be >= 0, got {invariance_weight}")
+        if invariance_weight and (views != "novel" or probabilistic):
+            raise ValueError("invariance_weight needs a deterministic code with novel views (two "
+                             f"views of each image to compare), got {views} views")
+        self.probabilistic, self.t_sampler = probabilistic, t_sampler
         self.l1_weight, self.kl_weight = l1_weight, kl_weight
         self.views, self.augment = views, augment or SimCLRAugment()
         self.invariance_weight = invariance_weight
@@ -78,23 +77,20 @@ class DRLLoss:
         """(what the encoder sees, what the score net denoises), both (B, C, H, W) in [-1, 1]."""
         if self.views == "none":
             return x0, x0
-        images = (x0.float() + 1) / 2  # the augmentations work on [0, 1] pixels
-        a = self.augment(images, generator) * 2 - 1
-        b = self.augment(images, generator) * 2 - 1 if self.views == "novel" else a
+        images = from_value_range(x0.float())  # the augmentations work on [0, 1] pixels
+        a = to_value_range(self.augment(images, generator))
+        b = to_value_range(self.augment(images, generator)) if self.views == "novel" else a
         return a, b
 
-    def __call__(self, model, x0: Tensor, generator: torch.Generator) -> tuple[Tensor, dict]:
+    def __call__(self, model: DRLModel, x0: Tensor, generator: torch.Generator) -> tuple[Tensor, dict]:
         x_enc, x0 = self.make_views(x0, generator)
         b = x0.shape[0]
         t = sample_t(self.t_sampler, model.precond.sde, b, generator).to(x0.device)
         n = torch.randn(x0.shape, generator=generator).to(x0.device)
         t_enc = t if model.config.t_conditioned else None
-        if self.method == "vdrl":
-            mu, logvar = model.encoder(x_enc, model.c_noise(t_enc) if t_enc is not None else None)
-            mu, logvar = mu.float(), logvar.float()
-            eps = torch.randn(mu.shape, generator=generator).to(x0.device)
-            z = mu + torch.exp(0.5 * logvar) * eps
-            reg = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(1).mean()
+        if self.probabilistic:
+            c_noise = model.c_noise(t_enc) if t_enc is not None else None
+            z, reg = reparameterise(*model.encoder(x_enc, c_noise), generator)
             reg_weight = self.kl_weight
         elif self.invariance_weight:  # both views through the encoder in one pass
             t2 = torch.cat([t_enc, t_enc]) if t_enc is not None else None
@@ -120,10 +116,6 @@ class DRLLoss:
 INVARIANCE_TEMPERATURE = 0.5  # SimCLR's, as the simclr baseline
 
 
-def check_invariance(weight: float, method: str, views: str) -> None:
-    """The invariance term needs two different views of each image and a deterministic code."""
-    if weight < 0:
-        raise ValueError(f"invariance_weight must be >= 0, got {weight}")
-    if weight and (views != "novel" or method != "drl"):
-        raise ValueError("invariance_weight needs method drl with novel views (two views of "
-                         f"each image to compare), got method {method} with {views} views")
+def check_views(views: str) -> None:
+    if views not in VIEWS:
+        raise ValueError(f"views must be one of {VIEWS}, got {views!r}")

@@ -10,11 +10,22 @@ import torch
 from torch import Tensor, nn
 
 from drlkit.config import ModelConfig
-from drlkit.diffusion import Preconditioner, noise_level
+from drlkit.diffusion import Preconditioner
 from drlkit.encoder import Encoder
 from drlkit.heads import Decoder, ProjectionHead
-from drlkit.preprocess import as_items, check_not_folder, item_batches, to_model_input
+from drlkit.objectives import OBJECTIVES
+from drlkit.preprocess import (
+    VALUE_RANGE,
+    as_items,
+    check_not_folder,
+    item_batches,
+    to_model_input,
+    to_value_range,
+)
 from drlkit.scorenet import ScoreUNet
+
+# the network each objective row's `head` names
+HEADS = {"score_net": ScoreUNet, "decoder": Decoder, "projector": ProjectionHead}
 
 
 class DRLModel(nn.Module):
@@ -33,25 +44,22 @@ class DRLModel(nn.Module):
         self.config = config
         self.card: dict[str, Any] = card or {}
         self.encoder = Encoder(config)
-        self.precond = Preconditioner(config)
-        # The network that trains the encoder; `encode` never uses it.
-        if config.objective == "drl":
-            self.score_net = ScoreUNet(config)
-        elif config.objective in ("ae", "vae"):
-            self.decoder = Decoder(config)
-        else:
-            self.projector = ProjectionHead(config)
+        # The network that trains the encoder (score_net, decoder or projector, by the objective's
+        # row in drlkit.objectives); `encode` never uses it.
+        row = OBJECTIVES[config.objective]
+        setattr(self, row.head, HEADS[row.head](config))
+        # the noise math, around the score net (held, not registered: its weights stay score_net.*)
+        self.precond = Preconditioner(config, self.score_net if row.diffusion else None)
 
     @property
     def head_name(self) -> str:
         """The attribute holding the objective's second network."""
-        return {"drl": "score_net", "ae": "decoder", "vae": "decoder"}.get(
-            self.config.objective, "projector")
+        return OBJECTIVES[self.config.objective].head
 
     def __repr__(self) -> str:  # the architecture dump of nn.Module is one call away: print(model.encoder)
         c = self.config
         kind = "t-conditioned" if c.t_conditioned else "static"
-        if c.objective != "drl":
+        if not OBJECTIVES[c.objective].diffusion:
             kind += f" {c.objective}"
         n = sum(p.numel() for p in self.encoder.parameters())
         return (f"DRLModel({c.channels}x{c.image_size}x{c.image_size} -> {c.latent_dim}-d, {kind}, "
@@ -68,9 +76,20 @@ class DRLModel(nn.Module):
         the card has none)."""
         return float(self.card.get("recommended_t", 0.5))
 
+    @property
+    def value_range(self) -> tuple[float, float]:
+        """The pixel range the networks take, (lo, hi): the card's `preprocessing.value_range`
+        (every drlkit card has [-1, 1]; a card without one means the same)."""
+        lo, hi = (float(v) for v in self.card.get("preprocessing", {}).get("value_range",
+                                                                         VALUE_RANGE))
+        if not lo < hi:
+            raise ValueError(f"preprocessing.value_range must be [lo, hi] with lo < hi, got "
+                             f"{[lo, hi]}")
+        return lo, hi
+
     def c_noise(self, t: Tensor) -> Tensor:
         """The noise-level input of both networks: ln(sigma(t)) / 4."""
-        return torch.log(noise_level(self.precond.sde, t)) / 4
+        return self.precond.c_noise(t)
 
     def feature_dim(self, features: str = "z") -> int:
         """Width of the representation `features` names: D for "z", 4 * encoder_width for "pooled"."""
@@ -193,7 +212,7 @@ class DRLModel(nn.Module):
         out = np.empty((x.shape[0], len(ts), self.feature_dim(features)), dtype=np.float32)
         if not len(x):
             return out
-        xb = x.to(self.device) * 2 - 1
+        xb = to_value_range(x.to(self.device), self.value_range)
         for j, tj in enumerate(ts):
             tb = torch.full((xb.shape[0],), tj, device=self.device)
             out[:, j] = self.embed(xb, tb, features).float().cpu().numpy()

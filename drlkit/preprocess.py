@@ -239,6 +239,29 @@ def to_model_input(images: Any, channels: int, size: int) -> Tensor:
     return _resize(_convert_channels(x, channels), size).contiguous()
 
 
+# The networks' pixel range: training maps [0, 1] pixels here, and every card records it as
+# `preprocessing.value_range`, which `DRLModel.value_range` reads back.
+VALUE_RANGE = (-1, 1)
+
+
+def to_value_range(x01: Tensor, value_range: Sequence[float] = VALUE_RANGE) -> Tensor:
+    """[0, 1] pixels -> the networks' range (lo, hi)."""
+    lo, hi = value_range
+    return x01 * (hi - lo) + lo
+
+
+def from_value_range(x: Tensor, value_range: Sequence[float] = VALUE_RANGE) -> Tensor:
+    """The networks' range (lo, hi) -> [0, 1] pixels."""
+    lo, hi = value_range
+    return (x - lo) / (hi - lo)
+
+
+def to_tensor(images: np.ndarray) -> Tensor:
+    """uint8 (B, H, W, C) -> float (B, C, H, W) in the training range `VALUE_RANGE`."""
+    lo, hi = VALUE_RANGE
+    return torch.from_numpy(images).permute(0, 3, 1, 2).float().div(255 / (hi - lo)).add(lo)
+
+
 def check_not_folder(images: Any) -> None:
     if isinstance(images, (str, os.PathLike)) and Path(images).is_dir():
         raise ValueError(f"images: {images} is a folder; encode its files with "

@@ -11,21 +11,24 @@ gives the same images on every device and every run.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
+if TYPE_CHECKING:
+    from drlkit.model import DRLModel
+
 SAMPLERS = ("pc", "em", "ode")
 
 
-def _check_drl(model) -> None:
+def _check_drl(model: DRLModel) -> None:
     if model.config.objective != "drl":
         raise ValueError(f"sampling needs a DRL score net; this is a {model.config.objective} model")
 
 
-def _codes(model, z: Any, n: int | None) -> Tensor | None:
+def _codes(model: DRLModel, z: Any, n: int | None) -> Tensor | None:
     if callable(z):  # a code curve t -> (B, D): checked at t = 1
         return _codes(model, z(1.0), n)
     if z is None:
@@ -41,7 +44,7 @@ def _codes(model, z: Any, n: int | None) -> Tensor | None:
 
 
 @torch.inference_mode()
-def sample(model, z: Any, steps: int = 200, sampler: str = "pc", seed: int = 0,
+def sample(model: DRLModel, z: Any, steps: int = 200, sampler: str = "pc", seed: int = 0,
            n: int | None = None, t_end: float = 1e-3, snr: float = 0.16, same_noise: bool = False,
            progress: bool = False, x_start: Any = None, t_start: float = 1.0) -> np.ndarray:
     """Draw one image per code from p(x_0 | z).
@@ -96,7 +99,7 @@ def sample(model, z: Any, steps: int = 200, sampler: str = "pc", seed: int = 0,
         return codes if curve is None else _codes(model, curve(t), n)
 
     def score(x: Tensor, t: float) -> Tensor:
-        return model.precond.score(model.score_net, x, torch.full((b,), t, device=dev), code(t))
+        return model.precond.score(x, torch.full((b,), t, device=dev), code(t))
 
     def drift(x: Tensor, t: float, ode: bool) -> Tensor:  # dx/dt of the reverse process
         f, g = sde.coefficients(x, torch.full((b,), t, device=dev))
@@ -109,14 +112,13 @@ def sample(model, z: Any, steps: int = 200, sampler: str = "pc", seed: int = 0,
     if x_start is None:
         x = noise() * sde.prior_std()
     else:
-        from drlkit.preprocess import to_model_input
+        from drlkit.preprocess import to_model_input, to_value_range
 
-        x0 = to_model_input(x_start, c, s).to(dev) * 2 - 1
+        x0 = to_value_range(to_model_input(x_start, c, s).to(dev), model.value_range)
         if len(x0) not in (1, b):
             raise ValueError(f"x_start: expected 1 or {b} images, got {len(x0)}")
-        mean, std = (v.view(-1, 1, 1, 1) for v in sde.marginal(torch.full((b,), t_start,
-                                                                         device=dev)))
-        x = mean * x0.expand(b, -1, -1, -1) + std * noise()
+        x = model.precond.perturb(x0.expand(b, -1, -1, -1), torch.full((b,), t_start, device=dev),
+                                  noise())
     from drlkit.progress import tqdm
 
     try:
@@ -135,14 +137,15 @@ def sample(model, z: Any, steps: int = 200, sampler: str = "pc", seed: int = 0,
             else:  # Euler-Maruyama step of the reverse SDE
                 _, g = sde.coefficients(x, torch.full((b,), t, device=dev))
                 x = x - drift(x, t, ode=False) * dt + g.view(-1, 1, 1, 1) * np.sqrt(dt) * noise()
-        x0 = model.precond.denoise(model.score_net, x, torch.full((b,), t_end, device=dev),
-                                   code(t_end))
+        x0 = model.precond.denoise(x, torch.full((b,), t_end, device=dev), code(t_end))
     finally:
         model.train(was_training)
-    return ((x0.float() + 1) / 2).clamp(0, 1).cpu().numpy()
+    from drlkit.preprocess import from_value_range
+
+    return from_value_range(x0.float(), model.value_range).clamp(0, 1).cpu().numpy()
 
 
-def reconstruct(model, images: Any, t: float | Sequence[float] | None = None, n_samples: int = 4,
+def reconstruct(model: DRLModel, images: Any, t: float | Sequence[float] | None = None, n_samples: int = 4,
                 **sample_kwargs: Any) -> np.ndarray:
     """Samples from p(x_0 | z = E(x0[, t])) for each image: what the code fixes, and what it
     leaves free.
@@ -166,9 +169,10 @@ def reconstruct(model, images: Any, t: float | Sequence[float] | None = None, n_
         if tj == "curve":  # E(x0, t) at every sampling step t
             if not model.config.t_conditioned:
                 raise ValueError("t='curve' needs a t-conditioned encoder")
-            from drlkit.preprocess import to_model_input
+            from drlkit.preprocess import to_model_input, to_value_range
 
-            x = to_model_input(images, model.config.channels, model.config.image_size) * 2 - 1
+            x = to_value_range(to_model_input(images, model.config.channels,
+                                              model.config.image_size), model.value_range)
             x = x.repeat_interleave(n_samples, dim=0).to(model.device)
 
             def curve(t_value: float, x=x) -> np.ndarray:
@@ -185,7 +189,7 @@ def reconstruct(model, images: Any, t: float | Sequence[float] | None = None, n_
     return out
 
 
-def latent_grid(model, n: int = 10, lo: float = -2.0, hi: float = 2.0, steps: int = 100,
+def latent_grid(model: DRLModel, n: int = 10, lo: float = -2.0, hi: float = 2.0, steps: int = 100,
                 seed: int = 0, **sample_kwargs: Any) -> tuple[np.ndarray, np.ndarray]:
     """Decode an n x n grid of 2-D codes with the probability-flow ODE from one shared starting
     noise, so that the code alone varies across the grid (the paper's Figures 2-3).

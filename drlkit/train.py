@@ -7,102 +7,30 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-import os
-import signal
-import statistics
-import threading
 import time
-from collections import deque
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from safetensors import safe_open
-from safetensors.torch import load_file
 
-from drlkit.augment import SimCLRAugment
-from drlkit.baselines import AELoss, SimCLRLoss, VAELoss
-from drlkit.checkpoint import atomic_save, save_model
+from drlkit.atomic import atomic_write
+from drlkit.checkpoint import save_model
 from drlkit.config import ModelConfig, preset, upgrade_config
 from drlkit.data import ImageDataset, load_dataset
 from drlkit.diagnostics import ProbeSet, quick_probe, z_usage
 from drlkit.diffusion import parse_t_sampler
 from drlkit.distributed import World, all_gather_bytes, all_mean, check_device, default_device, process_group
-from drlkit.loss import INVARIANCE_TEMPERATURE, VIEWS, DRLLoss, check_invariance
+from drlkit.methods import METHODS, check_recipe
 from drlkit.model import DRLModel
 from drlkit.precision import hardware, resolve_precision
+from drlkit.preprocess import to_tensor
+from drlkit.provenance import DEFAULT_T_SAMPLER, RunRecord, training_card
+from drlkit.train_state import SavedState, save_state
 
 STATE_FILE, MODEL_FILE, LOG_FILE = "state.safetensors", "model.safetensors", "log.jsonl"
 RESUMABLE_CHANGES = ("steps", "checkpoint_every", "diagnostics_every")  # do not change the weights
-
-
-# --method -> the model's objective, and how the card names the loss.
-OBJECTIVE = {"drl": "drl", "vdrl": "drl", "ae": "ae", "vae": "vae", "simclr": "simclr"}
-LOSS_NAMES = {"drl": "DSM, {weighting} weighting", "vdrl": "DSM, {weighting} weighting, + KL",
-              "ae": "L2 reconstruction", "vae": "negative ELBO (L2 reconstruction + KL)",
-              "simclr": "NT-Xent (temperature 0.5) on two augmented views"}
-VIEW_NOTES = {"none": "", "same": "; encoder and score net on one augmented view",
-              "novel": "; encoder on one augmented view, score net denoises another"}
-METHOD_NAMES = {"drl": "DRL", "vdrl": "VDRL", "ae": "AE", "vae": "VAE", "simclr": "SimCLR"}
-
-
-def make_loss(tc: TrainConfig):
-    """The objective of `tc.method` as a callable (model, x0, generator) -> (loss, stats)."""
-    if tc.method in ("drl", "vdrl"):
-        return DRLLoss(tc.method, tc.t_sampler, tc.l1_weight, tc.kl_weight, tc.views,
-                       view_augment(tc), tc.invariance_weight)
-    if tc.method == "ae":
-        return AELoss()
-    if tc.method == "vae":
-        return VAELoss(tc.kl_weight)
-    return SimCLRLoss()
-
-
-class StepClock:
-    """Seconds spent in training steps, less the time the process was stopped.
-
-    A run is sometimes stopped (`kill -STOP`) to free the cores for another job and continued
-    later (`kill -CONT`). The process cannot see itself stop, only continue (SIGCONT), so the
-    step during which it continued is counted at the median of the recent steps, and the rest of
-    that step's time goes to `paused`. Slowdowns from sharing the cores are not detected.
-    """
-
-    def __init__(self, window: int = 25) -> None:
-        self.recent: deque[float] = deque(maxlen=window)
-        self.continued = False
-        self.paused = 0.0
-
-    def on_continue(self, *_: Any) -> None:
-        """The SIGCONT handler."""
-        self.continued = True
-
-    def count(self, seconds: float) -> float:
-        """The seconds to count for a step that took `seconds` of wall time."""
-        continued, self.continued = self.continued, False
-        if continued and self.recent:
-            typical = statistics.median(self.recent)
-            if seconds > typical:
-                self.paused += seconds - typical
-                return typical
-        self.recent.append(seconds)
-        return seconds
-
-    @contextmanager
-    def listening(self) -> Iterator[StepClock]:
-        """Install `on_continue` for SIGCONT while training (main thread, POSIX only)."""
-        sig = getattr(signal, "SIGCONT", None)
-        if sig is None or threading.current_thread() is not threading.main_thread():
-            yield self
-            return
-        previous = signal.signal(sig, self.on_continue)
-        try:
-            yield self
-        finally:
-            signal.signal(sig, previous)
 
 
 @dataclass(frozen=True)
@@ -119,7 +47,7 @@ class TrainConfig:
 
     dataset: str = "mnist"
     method: str = "drl"
-    t_sampler: str = "uniform-t"
+    t_sampler: str = DEFAULT_T_SAMPLER
     steps: int = 10_000
     batch_size: int = 64
     lr: float = 1e-3
@@ -142,12 +70,7 @@ class TrainConfig:
     invariance_weight: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.method not in OBJECTIVE:
-            raise ValueError(f"method must be one of {tuple(OBJECTIVE)}, got {self.method!r}")
-        if self.views not in VIEWS:
-            raise ValueError(f"views must be one of {VIEWS}, got {self.views!r}")
-        if self.views != "none" and OBJECTIVE[self.method] != "drl":
-            raise ValueError(f"views are an option of drl / vdrl, not of {self.method}")
+        check_recipe(self)  # the method, its views and invariance (drlkit.methods)
         crop = tuple(float(v) for v in self.view_crop)
         if len(crop) != 2 or not 0.0 < crop[0] <= crop[1] <= 1.0:
             raise ValueError(f"view_crop: need 0 < min <= max <= 1, got {self.view_crop}")
@@ -155,7 +78,6 @@ class TrainConfig:
         for name in ("view_jitter", "view_grey"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} is a probability, got {getattr(self, name)}")
-        check_invariance(self.invariance_weight, self.method, self.views)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
@@ -170,12 +92,6 @@ class TrainConfig:
 
 # TrainConfig fields added after training states were first written (issue 31's views).
 ADDED_TRAIN_FIELDS = ("views", "view_crop", "view_jitter", "view_grey", "invariance_weight")
-
-
-def view_augment(tc: TrainConfig) -> SimCLRAugment:
-    """The augmentation that makes DRL's views: SimCLR's, with the crop range, jitter and
-    greyscale probabilities of `tc`."""
-    return SimCLRAugment(scale=tc.view_crop, jitter=tc.view_jitter, grey=tc.view_grey)
 
 
 class Batches:
@@ -213,12 +129,10 @@ class Objective(torch.nn.Module):
         return self.loss_fn(self.model, x0, generator)
 
 
-def to_tensor(images: np.ndarray) -> torch.Tensor:
-    """uint8 (B, H, W, C) -> float (B, C, H, W) in [-1, 1] (the training value range)."""
-    return torch.from_numpy(images).permute(0, 3, 1, 2).float().div(127.5).sub(1)
-
-
 class Trainer:
+    """One training run: the loop (Adam with warm-up, autocast, clipping, EMA), its log and
+    diagnostics, periodic states (train_state) and the export with its card (provenance)."""
+
     def __init__(self, model_config: ModelConfig, train_config: TrainConfig, out: str | Path,
                  dataset: ImageDataset, device: str | torch.device = "cpu",
                  world: World | None = None) -> None:
@@ -233,10 +147,11 @@ class Trainer:
         self.model = DRLModel(model_config).to(self.device)
         self.ema = copy.deepcopy(self.model).requires_grad_(False)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=train_config.lr)
-        self.loss_fn = make_loss(train_config)
-        if OBJECTIVE[train_config.method] != model_config.objective:
+        row = METHODS[train_config.method]
+        self.loss_fn = row.make_loss(train_config)
+        if row.objective != model_config.objective:
             raise ValueError(f"--method {train_config.method} trains objective "
-                             f"{OBJECTIVE[train_config.method]!r}, but the model config says "
+                             f"{row.objective!r}, but the model config says "
                              f"{model_config.objective!r}")
         self.gen = torch.Generator().manual_seed(rank_seed(train_config.seed, world.rank))
         self.objective: torch.nn.Module = Objective(self.model, self.loss_fn)
@@ -247,12 +162,10 @@ class Trainer:
             self.objective = DistributedDataParallel(self.objective, device_ids=ids)
         self.batches = Batches(len(dataset), train_config.batch_size, train_config.seed)
         self.amp_dtype = resolve_precision(train_config.precision, self.device)
-        self.step, self.elapsed, self.clock = 0, 0.0, StepClock()
-        self.paused_before = 0.0  # seconds stopped in earlier processes of a resumed run
-        # one record per stretch of steps run by one process (a resumed run may move machines):
-        # {from_step, to_step, wall_time_s, paused_s, hardware, precision}; the last one is the
-        # running one
-        self.segments: list[dict[str, Any]] = []
+        self.step = 0
+        self.record = RunRecord(
+            hardware() + (f"; {world.size} processes (DDP)" if world.distributed else ""),
+            str(self.amp_dtype or "float32").replace("torch.", ""))
         self.probe_set = ProbeSet.from_dataset(dataset, seed=train_config.seed)
 
     # --- state -----------------------------------------------------------------------------
@@ -261,29 +174,16 @@ class Trainer:
         generators = all_gather_bytes(self.gen.get_state(), self.world)
         if not self.world.is_main:
             return
-        tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
-        tensors.update({f"ema.{k}": v for k, v in self.ema.state_dict().items()})
-        opt = self.opt.state_dict()
-        for i, st in opt["state"].items():
-            tensors.update({f"optim.{i}.{k}": torch.as_tensor(v) for k, v in st.items()})
-        tensors["rng.generator"] = generators[0]
-        tensors.update({f"rng.generator.{r}": g for r, g in enumerate(generators) if r})
-        meta = {"format": "drlkit-train-state", "step": str(self.step), "elapsed": repr(self.elapsed),
-                "paused": repr(self._paused()),
-                "world_size": str(self.world.size),
-                "segments": json.dumps(self._closed_segments()),
-                "param_groups": json.dumps(opt["param_groups"]),
-                "model_config": json.dumps(self.mc.to_dict()),
-                "train_config": json.dumps(dataclasses.asdict(self.tc))}
-        atomic_save({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, meta,
-                    self.out / STATE_FILE)
+        save_state(self.out / STATE_FILE, self.model, self.ema, self.opt, generators, {
+            "step": str(self.step), **self.record.state(self.step),
+            "world_size": str(self.world.size),
+            "model_config": json.dumps(self.mc.to_dict()),
+            "train_config": json.dumps(dataclasses.asdict(self.tc))})
 
     def load_state(self) -> None:
         path = self.out / STATE_FILE
-        with safe_open(str(path), "pt") as f:
-            meta = f.metadata()
-        if meta.get("format") != "drlkit-train-state":
-            raise ValueError(f"{path}: not a drlkit training state")
+        saved = SavedState.read_meta(path)
+        meta = saved.meta
         if upgrade_config(json.loads(meta["model_config"])) != self.mc.to_dict():
             raise ValueError(f"{path}: saved with a different model config; use a new --out")
         saved_world = int(meta.get("world_size", "1"))
@@ -295,25 +195,9 @@ class Trainer:
         if dataclasses.replace(saved_tc, **schedule_only) != self.tc:
             raise ValueError(f"{path}: saved with different training options; only "
                              f"{', '.join(RESUMABLE_CHANGES)} may change on --resume")
-        t = load_file(str(path))
-        self.model.load_state_dict({k[6:]: v for k, v in t.items() if k.startswith("model.")})
-        self.ema.load_state_dict({k[4:]: v for k, v in t.items() if k.startswith("ema.")})
-        state: dict[int, dict[str, torch.Tensor]] = {}
-        for k, v in t.items():
-            if k.startswith("optim."):
-                _, i, name = k.split(".", 2)
-                state.setdefault(int(i), {})[name] = v
-        self.opt.load_state_dict({"state": state, "param_groups": json.loads(meta["param_groups"])})
-        rank = self.world.rank
-        self.gen.set_state(t["rng.generator" if rank == 0 else f"rng.generator.{rank}"])
-        self.step, self.elapsed = int(meta["step"]), float(meta["elapsed"])
-        self.paused_before = float(meta.get("paused", "0.0"))
-        if "segments" in meta:
-            self.segments = json.loads(meta["segments"])
-        elif self.step:  # a state written before segments were recorded
-            self.segments = [{"from_step": 0, "to_step": self.step,
-                              "wall_time_s": round(self.elapsed, 1),
-                              "hardware": "not recorded", "precision": "not recorded"}]
+        saved.restore(self.model, self.ema, self.opt, self.gen, self.world.rank)
+        self.step = saved.step
+        self.record.restore(meta, self.step)
         if self.world.is_main:
             self._truncate_log()
 
@@ -325,9 +209,7 @@ class Trainer:
         lines = path.read_text().splitlines(keepends=True)
         keep = [ln for ln in lines if ln.strip() and json.loads(ln).get("step", 0) <= self.step]
         if len(keep) != len(lines):
-            tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-            tmp.write_text("".join(keep))
-            os.replace(tmp, path)
+            atomic_write(path, lambda f: f.write("".join(keep).encode()))
 
     # --- training --------------------------------------------------------------------------
     def _lr(self) -> float:
@@ -361,7 +243,7 @@ class Trainer:
 
     def diagnostics(self) -> dict[str, Any]:
         out: dict[str, Any] = {"step": self.step}
-        if self.mc.objective == "drl":  # only DRL has a score net whose use of z can be measured
+        if self.model.precond.backbone is not None:  # a score net whose use of z can be measured
             out["z_usage"] = z_usage(self.ema, self.probe_set.x_fixed, seed=self.tc.seed)
         if self.probe_set.has_labels:
             out["probe"] = quick_probe(self.ema, self.probe_set)
@@ -384,13 +266,10 @@ class Trainer:
         if self.step == 0 and self.tc.diagnostics_every and main:
             self._log({"event": "random_init", **self.diagnostics()})
         if self.step < self.tc.steps:
-            self.segments.append({
-                "from_step": self.step, "to_step": self.step, "wall_time_s": 0.0,
-                "paused_s": 0.0, "hardware": self._hardware(), "precision": self._precision(),
-                "_elapsed_at_start": self.elapsed, "_paused_at_start": self._paused()})
+            self.record.start_segment(self.step)
         bar = tqdm(total=self.tc.steps, initial=self.step, desc="train", unit="step",
                    disable=not (progress and main), dynamic_ncols=True)
-        with self.clock.listening():
+        with self.record.clock.listening():
             self._loop(bar)
         bar.close()
         path = self.export() if main else self.out / MODEL_FILE
@@ -403,7 +282,7 @@ class Trainer:
         while self.step < self.tc.steps:
             t0 = time.perf_counter()
             stats = self.train_step()
-            self.elapsed += self.clock.count(time.perf_counter() - t0)
+            self.record.count(time.perf_counter() - t0)
             n_last += 1
             bar.update(1)
             if self.step % 25 == 0 or self.step == self.tc.steps:
@@ -420,89 +299,11 @@ class Trainer:
             if self.step % self.tc.checkpoint_every == 0 or self.step == self.tc.steps:
                 self.save_state()
 
-    def _hardware(self) -> str:
-        return hardware() + (f"; {self.world.size} processes (DDP)" if self.world.distributed else "")
-
-    def _precision(self) -> str:
-        return str(self.amp_dtype or "float32").replace("torch.", "")
-
-    def _paused(self) -> float:
-        return self.paused_before + self.clock.paused
-
-    def _closed_segments(self) -> list[dict[str, Any]]:
-        """The segments so far, the running one ending at the current step."""
-        out = []
-        for seg in self.segments:
-            seg = dict(seg)
-            start = seg.pop("_elapsed_at_start", None)
-            paused_start = seg.pop("_paused_at_start", None)
-            if start is not None:
-                seg["to_step"], seg["wall_time_s"] = self.step, round(self.elapsed - start, 1)
-                seg["paused_s"] = round(self._paused() - paused_start, 1)
-            if seg["to_step"] > seg["from_step"]:
-                out.append(seg)
-        return out
-
-    @staticmethod
-    def _wall_time_note(segments: list[dict[str, Any]]) -> str:
-        unrecorded = [f"{seg['from_step']}-{seg['to_step']}" for seg in segments
-                      if "paused_s" not in seg]
-        if not unrecorded:
-            return ("seconds in training steps; diagnostics, checkpoint writes and time stopped "
-                    "(kill -STOP; given as paused_s) excluded")
-        return ("seconds in training steps; diagnostics and checkpoint writes excluded; time "
-                "stopped (kill -STOP) is excluded and given as paused_s, except in steps "
-                f"{', '.join(unrecorded)}, run before drlkit recorded it")
-
-    def _budget(self) -> dict[str, Any]:
-        segments = self._closed_segments()
-
-        def joined(key: str, now: str) -> str:
-            values = {seg[key] for seg in segments}
-            if len(values) <= 1:
-                return values.pop() if values else now
-            return "; ".join(f"steps {seg['from_step']}-{seg['to_step']}: {seg[key]}"
-                             for seg in segments)
-
-        return {"steps": self.step, "images_seen": self.step * self.tc.batch_size,
-                "wall_time_s": round(self.elapsed, 1),
-                "wall_time_note": self._wall_time_note(segments),
-                "paused_s": round(self._paused(), 1),
-                "hardware": joined("hardware", self._hardware()),
-                "precision": joined("precision", self._precision()),
-                "segments": segments}
-
-    def _invariance_note(self) -> str:
-        w = self.tc.invariance_weight
-        return (f"; + {w:g} x NT-Xent (temperature {INVARIANCE_TEMPERATURE:g}) between the two "
-                "views' codes" if w else "")
-
     def export(self, path: Path | None = None) -> Path:
         """Write the EMA weights and full metadata to out/model.safetensors."""
         path = path or self.out / MODEL_FILE
-        encoder = "t-conditioned encoder" if self.mc.t_conditioned else "static encoder"
-        if OBJECTIVE[self.tc.method] == "drl" and self.tc.t_sampler != TrainConfig.t_sampler:
-            encoder += f", {self.tc.t_sampler} t sampler"  # e.g. cifar10-coarse's uniform-sigma
-        if self.tc.views != "none":
-            encoder += f", {self.tc.views} views"
-        if self.tc.invariance_weight:
-            encoder += f", invariance {self.tc.invariance_weight:g}"
-        if self.mc.objective == "drl" and self.mc.z_conditioning != "add":
-            encoder += f", z {self.mc.z_conditioning}"
-        card = {
-            "description": f"{METHOD_NAMES[self.tc.method]} on {self.tc.dataset} ({encoder})",
-            "preprocessing": {"resolution": self.mc.image_size, "channels": self.mc.channels,
-                              "value_range": [-1, 1]},
-            "training": {**dataclasses.asdict(self.tc),
-                         "loss": LOSS_NAMES[self.tc.method].format(
-                             weighting=self.mc.parameterization) + VIEW_NOTES[self.tc.views]
-                         + self._invariance_note()},
-            "data": self.data.source,
-            "budget": self._budget(),
-            "recommended_t": 0.5,
-            "metrics": {},
-        }
-        save_model(self.ema, path, card)
+        budget = self.record.budget(self.step, self.tc.batch_size)
+        save_model(self.ema, path, training_card(self.tc, self.mc, self.data.source, budget))
         return path
 
 
@@ -536,10 +337,10 @@ def train(model_config: ModelConfig | None = None, train_config: TrainConfig | N
     _, h, w, c = dataset.images.shape
     if h != w:
         raise ValueError(f"training images must be square, got {h}x{w}")
+    row = METHODS[tc.method]
     mc = model_config or preset(preset_name, **{"image_size": h, "channels": c,
-                                                "probabilistic": tc.method in ("vdrl", "vae"),
-                                                "objective": OBJECTIVE[tc.method],
-                                                **model_overrides})
+                                                "probabilistic": row.probabilistic,
+                                                "objective": row.objective, **model_overrides})
     state = Path(out) / STATE_FILE
     if resume and not state.exists():
         raise FileNotFoundError(f"--resume: no training state at {state}")

@@ -119,9 +119,9 @@ class DRLTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     # ------------------------------------------------------------------ helpers
 
     def _device(self) -> torch.device:
-        if self.device is None:
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        return torch.device(self.device)
+        from drlkit.distributed import default_device
+
+        return torch.device(default_device(device=self.device))
 
     def _load_model(self) -> DRLModel:
         if isinstance(self.model, DRLModel):

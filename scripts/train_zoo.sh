@@ -41,7 +41,7 @@ while pgrep -f "drlkit (train|eval|level-of-detail)" > /dev/null; do sleep 30; d
 
 # CIFAR-10 comparison at equal images seen: 10k steps x 64 = 640k images (12.8 epochs) each.
 run cifar10 10000 --dataset cifar10 --method drl --t-conditioned --t-sampler uniform-t
-# (the level-of-detail study, `drlkit level-of-detail --steps 2000`, ran here once; its
+# (the level-of-detail study, `drlkit level-of-detail --steps 2000 --out-dir docs/level-of-detail`, ran here once; its
 # results are in docs/level-of-detail/)
 # the 2-D-latent MNIST model for pictures (latent grids)
 run mnist-2d 5000 --dataset mnist --method drl --t-conditioned --t-sampler uniform-t --latent-dim 2

@@ -94,3 +94,16 @@ def test_resume_with_nothing_to_resume_says_so(tmp_path):
     assert (tmp_path / "f.npy").is_file()
     res = _encode("--out", str(tmp_path / "f.npy"))
     assert "nothing to resume" not in res.output
+
+
+def test_every_cli_option_has_help():
+    import click
+
+    import drlkit.cli.core  # noqa: F401 - the commands register on import
+    import drlkit.cli.evaluate  # noqa: F401
+    import drlkit.cli.pictures  # noqa: F401
+
+    missing = [f"{name} {p.opts[0]}" for name, cmd in cli.commands.items() for p in cmd.params
+               if isinstance(p, click.Option) and not p.help]
+    assert missing == []
+    assert len(cli.commands) >= 12

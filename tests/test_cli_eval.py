@@ -233,7 +233,7 @@ def test_eval_reuses_the_pixel_baseline_of_a_comparable_report(tmp_path, data_ro
             100, "--quiet", "--pixels-from", first)
     assert r.exit_code == 2 and "has metrics" in r.output
     r = run(*base, "--baselines", "random", "--pixels-from", first)
-    assert r.exit_code == 2 and "add pixels to --baselines" in r.output
+    assert r.exit_code == 2 and "add pixels to the baselines (--baselines)" in r.output
     no_pixels = tmp_path / "none.json"
     assert run(*base, "--baselines", "none", "--report", no_pixels).exit_code == 0
     r = run(*base, "--pixels-from", no_pixels)

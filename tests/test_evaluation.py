@@ -9,14 +9,7 @@ import pytest
 from conftest import synthetic_dataset, tiny_model
 
 from drlkit.data import ImageDataset
-from drlkit.evaluation import (
-    card_metrics,
-    evaluate_model,
-    markdown_tables,
-    random_encoder,
-    summary_rows,
-    t_sweep,
-)
+from drlkit.evaluation import evaluate_model, random_encoder, t_sweep
 from drlkit.metrics import (
     balanced_subset,
     cluster,
@@ -29,6 +22,7 @@ from drlkit.metrics import (
     semi_supervised,
     val_split,
 )
+from drlkit.reports import card_metrics, markdown_tables, summary_rows
 
 
 def blobs(n_per_class: int = 60, n_classes: int = 4, dim: int = 8, spread: float = 0.1,
@@ -231,3 +225,30 @@ def test_a_report_reused_from_json_reads_like_a_fresh_one():
     assert card(again)["linear_probe"] == card(fresh)["linear_probe"]
     assert card(again)["linear_probe_by_t"] == card(fresh)["linear_probe_by_t"]
     assert "random_encoder_linear_probe" in card(again)
+
+
+def test_a_python_report_is_complete_and_compare_reads_it(tmp_path):
+    from drlkit.evaluation import ReportMismatch
+    from drlkit.reports import markdown_comparison
+
+    model = tiny_model(seed=2)
+    kw = {"metric_kwargs": {"knn_probe": {"k": 5}}, "metrics": ["linear_probe"]}
+    report = evaluate_model(model, image_split(0), image_split(1), [0.5], name="tiny",
+                            dataset="synthetic", **kw)
+    for key in ("model", "file", "dataset", "train", "test", "protocol", "seed",
+                "total_wall_time_s", "hardware", "model_card", "model_config"):
+        assert key in report, key
+    assert report["model"] == "tiny" and report["model_config"] == model.config.to_dict()
+    assert "| tiny (best t on val) |" in markdown_comparison([report])
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(report))
+    again = evaluate_model(model, image_split(0), image_split(1), [0.5], name="tiny",
+                           dataset="synthetic", reuse=path, baselines=["pixels"],
+                           pixels_from=path, **kw)
+    assert again["reused"] == ["model"] and again["reused_from"] == str(path)
+    assert again["pixels_from"] == str(path)
+    assert again["representations"]["pixels"] == json.loads(path.read_text())[
+        "representations"]["pixels"]
+    with pytest.raises(ReportMismatch, match="seed 0"):
+        evaluate_model(model, image_split(0), image_split(1), [0.5], seed=1, reuse=path,
+                       dataset="synthetic", **kw)

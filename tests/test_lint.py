@@ -1,4 +1,4 @@
-"""The code base stays ruff-clean (configured in pyproject.toml)."""
+"""The code base stays ruff-clean (configured in pyproject.toml) and free of import cycles."""
 
 import shutil
 import subprocess
@@ -21,3 +21,9 @@ def test_ruff_clean():
 def test_python_dash_m_drlkit():
     out = subprocess.run([sys.executable, "-m", "drlkit", "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "encode" in out.stdout
+
+
+def test_no_import_cycle_inside_drlkit():
+    out = subprocess.run([sys.executable, "scripts/import_cycles.py"], cwd=REPO,
+                         capture_output=True, text=True)
+    assert out.returncode == 0 and ", 0 cycles" in out.stdout, out.stdout + out.stderr

@@ -5,7 +5,7 @@ import torch
 from conftest import synthetic_dataset, tiny_model
 
 from drlkit.loss import DRLLoss, dsm_per_sample
-from drlkit.train import to_tensor
+from drlkit.preprocess import to_tensor
 
 VARIANTS = [
     dict(method="drl", t_conditioned=True, sde="ve", parameterization="edm"),
@@ -26,7 +26,7 @@ def test_forward_backward_every_parameter_gets_a_gradient(v):
     method, views = v.pop("method"), v.pop("views", "none")
     model = tiny_model(probabilistic=method == "vdrl", **v).train()
     x0 = to_tensor(synthetic_dataset(8).images)
-    loss_fn = DRLLoss(method, l1_weight=1e-5, views=views)
+    loss_fn = DRLLoss(l1_weight=1e-5, views=views, probabilistic=method == "vdrl")
     gen = torch.Generator().manual_seed(0)
     # Residual branches end in zero-initialised convs (identity at init), so the code z reaches
     # the loss only after one update; take it, then every tensor must get a non-zero gradient.

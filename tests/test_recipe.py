@@ -18,7 +18,8 @@ from drlkit.cli import cli
 from drlkit.config import ModelConfig, preset
 from drlkit.diffusion import VESDE, VPSDE, noise_level, parse_t_sampler, sample_t
 from drlkit.loss import DRLLoss
-from drlkit.train import TrainConfig, to_tensor, train
+from drlkit.preprocess import to_tensor
+from drlkit.train import TrainConfig, train
 
 MC = preset("tiny", image_size=16, channels=1, latent_dim=8)
 

@@ -16,7 +16,8 @@ from drlkit.checkpoint import load_model, read_header
 from drlkit.cli import cli
 from drlkit.config import preset
 from drlkit.diagnostics import ProbeSet, quick_probe, z_usage
-from drlkit.train import StepClock, TrainConfig, Trainer, train
+from drlkit.provenance import StepClock
+from drlkit.train import TrainConfig, Trainer, train
 
 MC = preset("tiny", image_size=16, channels=1, latent_dim=8)
 
@@ -113,7 +114,7 @@ def test_time_stopped_is_kept_out_of_wall_time_and_carried_across_resume(tmp_pat
             now[0] += 1.0
             if t.step == 2:
                 now[0] += 100.0
-                t.clock.on_continue()  # what SIGCONT does (tested above)
+                t.record.clock.on_continue()  # what SIGCONT does (tested above)
             return step()
 
         t.train_step = timed_step

@@ -1,76 +1,16 @@
 """The `drlkit` command line (click): thin wrappers over the library; long jobs show progress bars.
 
-One group; its commands live by concern: `core` (models, info, verify, train, encode), `evaluate`
-(eval, probe, compare) and `pictures` (reconstruct, latent-grid).
+One group; its commands live by concern:
+
+- `core`: models, info, verify (the registry), train, encode.
+- `evaluate`: eval (the protocol on a labelled dataset), probe (saved features), compare (tables).
+- `pictures`: reconstruct, latent-grid, information, level-of-detail (what a code keeps).
+
+`common` holds the group and the helpers they share: `parse_ts`, `parse_list`, `load_named`,
+`json_default`, `write_text`. Importing this package registers every command on `cli`.
 """
 
-from __future__ import annotations
+from drlkit.cli import core, evaluate, pictures  # noqa: F401 - the commands register on import
+from drlkit.cli.common import cli, main
 
-from pathlib import Path
-
-import click
-import numpy as np
-
-from drlkit import __version__
-from drlkit.checkpoint import CheckpointError
-
-
-def _parse_ts(value: str | None) -> float | list[float] | None:
-    if value is None:
-        return None
-    try:
-        ts = [float(v) for v in value.split(",") if v.strip()]
-    except ValueError:
-        raise click.BadParameter(f"expected a number or comma-separated numbers, got {value!r}",
-                                 param_hint="--t") from None
-    if not ts or any(not 0.0 <= t <= 1.0 for t in ts):
-        raise click.BadParameter(f"times must lie in [0, 1], got {value!r}", param_hint="--t")
-    return ts[0] if len(ts) == 1 else ts
-
-
-def _load(name: str, device: str | None):
-    from drlkit.registry import load
-
-    try:
-        return load(name, device=device)
-    except CheckpointError as e:
-        raise click.ClickException(str(e)) from None
-    except ValueError as e:  # a device that cannot be used here
-        raise click.BadParameter(str(e), param_hint="--device") from None
-
-
-def _parse_list(value: str, parse, param_hint: str):
-    try:
-        return parse(value)
-    except ValueError as e:
-        raise click.BadParameter(str(e), param_hint=param_hint) from None
-
-
-def _json_default(v):
-    if isinstance(v, np.generic):
-        return v.item()
-    raise TypeError(f"not JSON serialisable: {type(v).__name__}")
-
-
-def _write_text(path, text: str) -> None:
-    """Write a report/table atomically (files' temp-name-then-rename), creating its folder."""
-    from drlkit.files import _atomic_write
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(path, lambda f: f.write(text.encode("utf-8")))
-
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="drlkit")
-def cli() -> None:
-    """drlkit: diffusion-based representation learning (train, ship and use DRL encoders)."""
-
-
-def main() -> None:
-    cli(prog_name="drlkit")
-
-
-# The commands register themselves on `cli` when their modules are imported.
-from drlkit.cli import core, evaluate, pictures  # noqa: E402, F401
+__all__ = ["cli", "main"]

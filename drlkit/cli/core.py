@@ -8,9 +8,10 @@ from pathlib import Path
 import click
 
 from drlkit.checkpoint import CheckpointError
-from drlkit.cli import _load, _parse_ts, cli
+from drlkit.cli.common import cli, data_root_option, device_option, load_named, parse_ts
 from drlkit.config import PRESETS
 from drlkit.data import DataError
+from drlkit.methods import METHODS, methods_help
 
 
 @cli.command()
@@ -45,7 +46,7 @@ def info(name: str, as_json: bool) -> None:
     to 4 significant digits; --json for the raw card)."""
     from drlkit.registry import resolve, sha256sum
 
-    model = _load(name, "cpu")  # for registry names this verifies the sha256
+    model = load_named(name, "cpu")  # for registry names this verifies the sha256
     path, entry = resolve(name)
     card = {"name": name, "file": str(path), "sha256": sha256sum(path),
             "sha256_verified": entry is not None, "config": model.config.to_dict(), **model.card}
@@ -117,11 +118,8 @@ def verify() -> None:
 @cli.command()
 @click.option("--dataset", required=True,
               help="mnist, fashion-mnist, cifar10, or a path to an image folder.")
-@click.option("--method", type=click.Choice(["drl", "vdrl", "ae", "vae", "simclr"]), default="drl",
-              show_default=True,
-              help="drl: deterministic code; vdrl: probabilistic code with KL. Baselines with the "
-                   "same encoder: ae (decoder, L2), vae (decoder, KL), simclr (NT-Xent on "
-                   "augmented views).")
+@click.option("--method", type=click.Choice(list(METHODS)), default="drl", show_default=True,
+              help=methods_help())
 @click.option("--t-conditioned/--static", default=None,
               help="Encoder E(x0, t) (paper eq. 8) or the static E(x0) [default: t-conditioned "
                    "for drl/vdrl; baselines are always static].")
@@ -146,15 +144,20 @@ def verify() -> None:
               show_default=True,
               help="drl/vdrl: add z to the score net's time embedding (the paper's recipe), or "
                    "give z its own scale-and-shift in every score-net block (film).")
-@click.option("--latent-dim", type=click.IntRange(1), default=128, show_default=True)
+@click.option("--latent-dim", type=click.IntRange(1), default=128, show_default=True,
+              help="Size D of the code z.")
 @click.option("--preset", "preset_name", type=click.Choice(sorted(PRESETS)), default="small",
               show_default=True, help="Network size preset.")
-@click.option("--sde", type=click.Choice(["ve", "vp"]), default="ve", show_default=True)
+@click.option("--sde", type=click.Choice(["ve", "vp"]), default="ve", show_default=True,
+              help="Variance exploding (the paper's default) or variance preserving SDE.")
 @click.option("--loss", "parameterization", type=click.Choice(["edm", "paper"]), default="edm",
               show_default=True, help="EDM preconditioning/weighting, or the paper's lambda=sigma^2.")
-@click.option("--steps", type=click.IntRange(1), default=10_000, show_default=True)
-@click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True)
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True)
+@click.option("--steps", type=click.IntRange(1), default=10_000, show_default=True,
+              help="Optimiser steps; images seen = steps x --batch-size.")
+@click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True,
+              help="Images per step (the global batch under torchrun).")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True,
+              help="Adam's learning rate after the linear warm-up.")
 @click.option("--l1-weight", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="L1 penalty on z (drl).")
 @click.option("--kl-weight", type=click.FloatRange(min=0), default=None,
@@ -169,13 +172,14 @@ def verify() -> None:
               help="Resolution for image-folder datasets.")
 @click.option("--channels", type=click.Choice(["1", "3"]), default="3", show_default=True,
               help="Channels for image-folder datasets.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--checkpoint-every", type=click.IntRange(1), default=500, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the initial weights, the batch order and the noise.")
+@click.option("--checkpoint-every", type=click.IntRange(1), default=500, show_default=True,
+              help="Steps between resumable states (out/state.safetensors).")
 @click.option("--diagnostics-every", type=click.IntRange(0), default=1000, show_default=True,
               help="Steps between z-usage / probe diagnostics (0: never).")
-@click.option("--data-root", type=click.Path(file_okay=False), default=None,
-              help="Dataset folder [default: $DRLKIT_DATA, else ./data].")
-@click.option("--device", default=None, help="cpu, cuda, cuda:1 ... [default: cuda if available].")
+@data_root_option
+@device_option
 @click.option("--out", type=click.Path(file_okay=False), required=True,
               help="Run folder: state.safetensors, log.jsonl, model.safetensors.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out exactly where it stopped.")
@@ -200,7 +204,8 @@ def train(dataset, method, t_conditioned, t_sampler, views, view_crop, view_jitt
         raise click.BadParameter(str(e), param_hint="--t-sampler") from None
     if hflip is None:
         hflip = dataset not in ("mnist", "fashion-mnist")
-    baseline = method in ("ae", "vae", "simclr")
+    row = METHODS[method]
+    baseline = not row.diffusion
     if baseline and t_conditioned:
         raise click.BadParameter(f"{method} trains a static encoder", param_hint="--t-conditioned")
     if baseline and views != "none":
@@ -215,12 +220,12 @@ def train(dataset, method, t_conditioned, t_sampler, views, view_crop, view_jitt
     if len(crop) != 2 or not 0 < crop[0] <= crop[1] <= 1:
         raise click.BadParameter(f"expected min,max with 0 < min <= max <= 1, got {view_crop!r}",
                                  param_hint="--view-crop")
-    if invariance_weight and (method != "drl" or views != "novel"):
+    if invariance_weight and (baseline or row.probabilistic or views != "novel"):
         raise click.BadParameter("needs --method drl --views novel (two views of each image to "
                                  "compare)", param_hint="--invariance-weight")
     t_conditioned = not baseline if t_conditioned is None else t_conditioned
     if kl_weight is None:
-        kl_weight = 1.0 if method == "vae" else 1e-5
+        kl_weight = row.kl_weight
     tc = TrainConfig(dataset=dataset, method=method, t_sampler=t_sampler, steps=steps,
                      batch_size=batch_size, lr=lr, l1_weight=l1_weight, kl_weight=kl_weight,
                      seed=seed, precision=precision, hflip=hflip, cifar_copy=cifar_copy,
@@ -251,7 +256,9 @@ def train(dataset, method, t_conditioned, t_sampler, views, view_crop, view_jitt
               help="Output .npy, with sidecars <out>.files.txt (the image of each row) and "
                    "<out>.skipped.txt (path TAB reason) beside it; or a .npz holding all of it "
                    "(arrays codes, files, t, skipped, skipped_reasons).")
-@click.option("--batch-size", type=click.IntRange(1), default=256, show_default=True)
+@click.option("--batch-size", type=click.IntRange(1), default=256, show_default=True,
+              help="Files decoded and written per batch (the unit of --resume); the encoder runs "
+                   "its own fast batch.")
 @click.option("--workers", type=click.IntRange(0), default=None,
               help="Decoding processes (0: decode in the main process) [default: CPUs - 1, "
                    "at most 8].")
@@ -268,7 +275,7 @@ def train(dataset, method, t_conditioned, t_sampler, views, view_crop, view_jitt
               help="z: the code; pooled: the encoder's pooled features before its last layer "
                    "(4 x encoder width; the better linear-probe input for the DRL models in "
                    "docs/benchmarks.md).")
-@click.option("--device", default=None, help="cpu, cuda, ... [default: cuda if available].")
+@device_option
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def encode(path, model_name, t_value, out, batch_size, workers, resume, strict, precision,
            features, device, quiet) -> None:
@@ -286,7 +293,7 @@ def encode(path, model_name, t_value, out, batch_size, workers, resume, strict, 
     from drlkit.preprocess import display_path
     from drlkit.registry import DEFAULT_MODEL
 
-    ts = _parse_ts(t_value)
+    ts = parse_ts(t_value)
     paths = collect(path)
     if not paths:
         raise click.ClickException(f"{path}: no image files found")
@@ -296,7 +303,7 @@ def encode(path, model_name, t_value, out, batch_size, workers, resume, strict, 
                    f"{display_path(partial_dir(Path(out)))}); encoding from the start", err=True)
     try:
         with process_group(device) as world:
-            model = _load(model_name or DEFAULT_MODEL, default_device(world, device))
+            model = load_named(model_name or DEFAULT_MODEL, default_device(world, device))
             summary = encode_to_file(model, paths, out, ts, batch_size, workers, resume,
                                      progress=not quiet, world=world, precision=precision,
                                      features=features)

@@ -8,20 +8,29 @@ from pathlib import Path
 import click
 import numpy as np
 
-from drlkit.cli import _json_default, _load, _parse_list, _parse_ts, _write_text, cli
+from drlkit.cli.common import (
+    cli,
+    data_root_option,
+    device_option,
+    json_default,
+    load_named,
+    parse_list,
+    parse_ts,
+    write_text,
+)
 from drlkit.data import DataError
 
 
 def _write_outputs(report: dict, report_path, table_path, plot_path, title: str) -> None:
-    from drlkit.evaluation import markdown_tables
+    from drlkit.reports import markdown_tables
 
     table = markdown_tables(report)
     click.echo(table)
     if report_path:
-        _write_text(report_path, json.dumps(report, indent=2, default=_json_default) + "\n")
+        write_text(report_path, json.dumps(report, indent=2, default=json_default) + "\n")
         click.echo(f"wrote {report_path}")
     if table_path:
-        _write_text(table_path, table + "\n")
+        write_text(table_path, table + "\n")
         click.echo(f"wrote {table_path}")
     if plot_path:
         from drlkit.plots import plot_t_curves
@@ -81,11 +90,10 @@ METRICS_HELP = ("Comma-separated: linear_probe, knn_probe, cluster, few_label, s
 @click.option("--write-card", is_flag=True,
               help="Store the metrics and recommended t in MODEL's file (a path, not a registry "
                    "name: shipped files are hash-pinned).")
-@click.option("--data-root", type=click.Path(file_okay=False), default=None,
-              help="Dataset folder [default: $DRLKIT_DATA, else ./data].")
+@data_root_option
 @click.option("--batch-size", type=click.IntRange(1), default=None,
               help="Images per encoder forward pass [default: 64 on CPU, 512 on CUDA].")
-@click.option("--device", default=None, help="cpu, cuda, ... [default: cuda if available].")
+@device_option
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def evaluate(model_name, dataset, t_value, metrics, baselines, pixels_from, reuse_from, features,
              report, table, plot, plot_embedding, embedding, max_train, max_test, seed, label,
@@ -95,12 +103,11 @@ def evaluate(model_name, dataset, t_value, metrics, baselines, pixels_from, reus
     The protocol is in docs/evaluation.md: t and every hyperparameter are chosen on a validation
     split of train; the test split is only scored.
     """
-    import time
-
     from drlkit.data import load_dataset, stratified_subset
-    from drlkit.evaluation import card_metrics, evaluate_model
+    from drlkit.evaluation import ReportMismatch, evaluate_model
     from drlkit.metrics import parse_metrics
     from drlkit.registry import REGISTRY
+    from drlkit.reports import card_metrics
 
     if write_card and model_name in REGISTRY:
         raise click.BadParameter("pass the file path of a model you trained, not a registry name",
@@ -109,12 +116,12 @@ def evaluate(model_name, dataset, t_value, metrics, baselines, pixels_from, reus
         raise click.BadParameter("cards hold full-data metrics only", param_hint="--write-card")
     if write_card and features != "z":
         raise click.BadParameter("cards hold the metrics of the code z", param_hint="--write-card")
-    names = _parse_list(metrics, parse_metrics, "--metrics")
+    names = parse_list(metrics, parse_metrics, "--metrics")
     base = [] if baselines.strip() == "none" else [b.strip() for b in baselines.split(",")
                                                    if b.strip()]
-    ts = _parse_ts(t_value)
+    ts = parse_ts(t_value)
     ts = [ts] if isinstance(ts, float) else ts
-    model = _load(model_name, device)
+    model = load_named(model_name, device)
     try:
         train_ds = stratified_subset(load_dataset(dataset, "train", data_root), max_train, seed,
                                       "train")
@@ -122,35 +129,18 @@ def evaluate(model_name, dataset, t_value, metrics, baselines, pixels_from, reus
                                      "test")
     except DataError as e:
         raise click.ClickException(str(e)) from None
-    if pixels_from and "pixels" not in base:
-        raise click.BadParameter("is for the raw-pixel baseline: add pixels to --baselines",
-                                 param_hint="--pixels-from")
-    ours = {"dataset": dataset, "train": train_ds.source, "test": test_ds.source, "seed": seed}
-    reused = None
-    if pixels_from:
-        pixels = _earlier_report(pixels_from, "--pixels-from", ours, names, "pixels")
-        reused = pixels["representations"]["pixels"], pixels["wall_time_s"].get("pixels")
-        base = [b for b in base if b != "pixels"]
-    earlier = _earlier_report(reuse_from, "--reuse", ours, names) if reuse_from else None
-    start = time.perf_counter()
     try:
-        result = evaluate_model(model, train_ds, test_ds, ts, names, base, seed=seed,
-                                batch_size=batch_size, progress=not quiet, reuse=earlier,
-                                features=features)
+        out = evaluate_model(model, train_ds, test_ds, ts, names, base, seed=seed,
+                             batch_size=batch_size, progress=not quiet, reuse=reuse_from,
+                             features=features, name=label or model_name, file=model_name,
+                             dataset=dataset, pixels_from=pixels_from)
+    except ReportMismatch as e:
+        raise click.BadParameter(str(e), param_hint="--" + e.option.replace("_", "-")) from None
     except ValueError as e:
         raise click.ClickException(str(e)) from None
-    if reused:
-        result["representations"]["pixels"], result["wall_time_s"]["pixels"] = reused
-        result["pixels_from"] = pixels_from
     if reuse_from:
-        result["reused_from"] = reuse_from
-        click.echo(f"reused from {reuse_from}: {', '.join(result['reused']) or 'nothing'}"
+        click.echo(f"reused from {reuse_from}: {', '.join(out['reused']) or 'nothing'}"
                    " (the rest was computed)", err=True)
-    out = {"model": label or model_name, "file": model_name, "dataset": dataset, "train": train_ds.source,
-           "test": test_ds.source, "protocol": "docs/evaluation.md", "seed": seed, **result,
-           "total_wall_time_s": round(time.perf_counter() - start, 1),
-           "hardware": _hardware(model),
-           "model_card": _report_card(model.card), "model_config": model.config.to_dict()}
     _write_outputs(out, report, table, plot, f"{model_name} on {dataset}")
     rec = out["recommended_t"]
     which = f"recommended t={rec}" if model.config.t_conditioned else "static code (t is ignored)"
@@ -176,34 +166,6 @@ def evaluate(model_name, dataset, t_value, metrics, baselines, pixels_from, reus
         click.echo(f"updated the card of {model_name}")
 
 
-def _earlier_report(path, option: str, ours: dict, names: list[str], need: str | None = None
-                    ) -> dict:
-    """An earlier `drlkit eval` report, checked to be comparable: same dataset, splits, seed and
-    metrics (and holding the `need` representation, if given)."""
-    what = "a `drlkit eval` report" + (" with a raw-pixel baseline" if need == "pixels" else "")
-    try:
-        earlier = json.loads(Path(path).read_text())
-        if not isinstance(earlier["representations"], dict) or (
-                need is not None and need not in earlier["representations"]):
-            raise KeyError(need)
-    except (OSError, ValueError, KeyError, TypeError):
-        raise click.BadParameter(f"{path} is not {what}", param_hint=option) from None
-    for key, value in ours.items():
-        if earlier.get(key) != value:
-            raise click.BadParameter(f"{path} has {key} {earlier.get(key)!r}, this evaluation "
-                                     f"{value!r}", param_hint=option)
-    if set(names) != set(earlier.get("metrics", [])):
-        raise click.BadParameter(f"{path} has metrics {earlier.get('metrics')}, this evaluation "
-                                 f"{names}", param_hint=option)
-    return earlier
-
-
-def _hardware(model) -> str:
-    from drlkit.precision import hardware
-
-    return hardware() if model.device.type == "cuda" else hardware().split(" + ")[-1]
-
-
 @cli.command()
 @click.argument("reports", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
@@ -214,7 +176,7 @@ def compare(reports, out) -> None:
     Each model's budget columns (images seen, training time, hardware) come from the model card its
     report recorded; a report written before reports recorded cards, of a shipped model, takes them
     from that model's card in the registry."""
-    from drlkit.evaluation import markdown_comparison
+    from drlkit.reports import markdown_comparison
 
     loaded = []
     for path in reports:
@@ -233,14 +195,14 @@ def compare(reports, out) -> None:
         raise click.ClickException(str(e)) from None
     click.echo(table)
     if out:
-        _write_text(out, table + "\n")
+        write_text(out, table + "\n")
         click.echo(f"wrote {out}")
 
 
 def _shipped_card(report: dict, path: str) -> dict | None:
     """Reports written before `drlkit eval` recorded the model's card have no budget; when such a
     report is of a registry model, its budget is that shipped file's card (hash-verified)."""
-    from drlkit.checkpoint import read_header
+    from drlkit.checkpoint import read_header, report_card
     from drlkit.registry import REGISTRY, verify_file
 
     name = report.get("file", report["model"])
@@ -249,13 +211,7 @@ def _shipped_card(report: dict, path: str) -> dict | None:
     meta = read_header(verify_file(name))
     click.echo(f"{path}: no model_card in the report; budget from the shipped {name!r} card",
                err=True)
-    return _report_card(meta)
-
-
-def _report_card(card: dict) -> dict:
-    """The part of a model's card that a report records (its budget columns come from it, the
-    recipe study's columns from the training options)."""
-    return {k: card.get(k) for k in ("description", "data", "budget", "training")}
+    return report_card(meta)
 
 
 def _load_array(path: str) -> np.ndarray:
@@ -300,9 +256,11 @@ def _folder_labels(feats: str) -> np.ndarray:
 @click.option("--test", "test_features", type=click.Path(exists=True, dir_okay=False),
               default=None, help="Test features (.npy or .npz); without them a stratified --test-fraction "
                                  "of FEATURES is held out.")
-@click.option("--test-labels", type=click.Path(exists=True, dir_okay=False), default=None)
+@click.option("--test-labels", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Labels of --test's rows (.npy or text, like --labels).")
 @click.option("--test-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True),
-              default=0.2, show_default=True)
+              default=0.2, show_default=True,
+              help="Without --test: the stratified share of FEATURES held out for testing.")
 @click.option("--t", "t_value", default=None,
               help="The times of (N, T, D) features, in order (as given to `drlkit encode`).")
 @click.option("--metrics", default=None, help=METRICS_HELP)
@@ -311,7 +269,8 @@ def _folder_labels(feats: str) -> np.ndarray:
               help="Write the markdown tables here.")
 @click.option("--plot", type=click.Path(dir_okay=False), default=None,
               help="Metric-vs-t curves (PNG) for (N, T, D) features.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the test split, validation splits and label draws.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def probe(features, labels, labels_from_folders, test_features, test_labels, test_fraction,
           t_value, metrics, report, table, plot, seed, quiet) -> None:
@@ -321,7 +280,7 @@ def probe(features, labels, labels_from_folders, test_features, test_labels, tes
 
     if (labels is None) == (not labels_from_folders):
         raise click.UsageError("give exactly one of --labels and --labels-from-folders")
-    names = _parse_list(metrics, parse_metrics, "--metrics")
+    names = parse_list(metrics, parse_metrics, "--metrics")
     x = _load_array(features)
     y = _folder_labels(features) if labels_from_folders else _read_labels(labels)
     if len(y) != len(x):
@@ -354,7 +313,7 @@ def probe(features, labels, labels_from_folders, test_features, test_labels, tes
            "metrics": names, "protocol": "docs/evaluation.md"}
     try:
         if x.ndim == 3:
-            ts = _parse_ts(t_value)
+            ts = parse_ts(t_value)
             ts = [ts] if isinstance(ts, float) else ts
             if ts is None or len(ts) != x.shape[1]:
                 raise click.BadParameter(f"features hold {x.shape[1]} times: pass them in order, "

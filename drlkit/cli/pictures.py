@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 import numpy as np
 
-from drlkit.cli import _load, _parse_ts, cli
+from drlkit.cli.common import cli, data_root_option, device_option, load_named, parse_ts
 from drlkit.data import DataError
+
+if TYPE_CHECKING:
+    from drlkit.model import DRLModel
 
 
 @cli.command()
@@ -19,16 +24,17 @@ from drlkit.data import DataError
                    "code E(x0, t) at every sampling step [default: the model's recommended t].")
 @click.option("--samples", type=click.IntRange(1, 32), default=4, show_default=True,
               help="Samples drawn from each image's code (per t).")
-@click.option("--steps", type=click.IntRange(1), default=200, show_default=True)
+@click.option("--steps", type=click.IntRange(1), default=200, show_default=True,
+              help="Reverse-process steps per sample.")
 @click.option("--sampler", type=click.Choice(["pc", "em", "ode"]), default="pc", show_default=True,
               help="Reverse SDE with Langevin corrector (pc), Euler-Maruyama (em), or the "
                    "probability-flow ODE (ode).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the sampling noise.")
 @click.option("--max-images", type=click.IntRange(1), default=16, show_default=True,
               help="Refuse more input images than this (each costs samples x steps evaluations).")
 @click.option("--scale", type=click.IntRange(1, 8), default=2, show_default=True,
               help="Pixel upscaling in the PNG.")
-@click.option("--device", default=None, help="cpu, cuda, ... [default: cuda if available].")
+@device_option
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def reconstruct(images, model_name, out, t_value, samples, steps, sampler, seed, max_images, scale,
                 device, quiet) -> None:
@@ -44,10 +50,10 @@ def reconstruct(images, model_name, out, t_value, samples, steps, sampler, seed,
         raise click.ClickException("no image files found")
     if len(paths) > max_images:
         raise click.ClickException(f"{len(paths)} images, more than --max-images {max_images}")
-    model = _load(model_name or DEFAULT_MODEL, device)
+    model = load_named(model_name or DEFAULT_MODEL, device)
     parts = [v.strip() for v in (t_value or "").split(",") if v.strip()]
     curve = "curve" in parts
-    numeric = _parse_ts(",".join(v for v in parts if v != "curve")) if len(parts) > curve else None
+    numeric = parse_ts(",".join(v for v in parts if v != "curve")) if len(parts) > curve else None
     numeric = [numeric] if isinstance(numeric, float) else (numeric or [])
     ts = (numeric + ["curve"] * curve) or None
     try:
@@ -73,7 +79,7 @@ def reconstruct(images, model_name, out, t_value, samples, steps, sampler, seed,
                f"({sampler}, {steps} steps, seed {seed})")
 
 
-def model_inputs(model, pictures) -> np.ndarray:
+def model_inputs(model: DRLModel, pictures) -> np.ndarray:
     """What the encoder saw: the inputs converted to the model's channels and size, in [0, 1]."""
     from drlkit.preprocess import to_model_input
 
@@ -90,13 +96,13 @@ def model_inputs(model, pictures) -> np.ndarray:
                    "--dataset's train images].")
 @click.option("--dataset", type=click.Choice(["mnist", "fashion-mnist", "cifar10"]), default=None,
               help="Data whose codes set the default range.")
-@click.option("--data-root", type=click.Path(file_okay=False), default=None,
-              help="Dataset folder [default: $DRLKIT_DATA, else ./data].")
+@data_root_option
 @click.option("--steps", type=click.IntRange(1), default=100, show_default=True,
               help="Probability-flow ODE steps (one shared starting noise for every cell).")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--scale", type=click.IntRange(1, 8), default=1, show_default=True)
-@click.option("--device", default=None, help="cpu, cuda, ... [default: cuda if available].")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the sampling noise.")
+@click.option("--scale", type=click.IntRange(1, 8), default=1, show_default=True,
+              help="Pixel upscaling in the PNG.")
+@device_option
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def latent_grid(model_name, out, n, value_range, dataset, data_root, steps, seed, scale, device,
                 quiet) -> None:
@@ -104,7 +110,7 @@ def latent_grid(model_name, out, n, value_range, dataset, data_root, steps, seed
     from drlkit.grids import save_grid
     from drlkit.sampling import latent_grid as decode_grid
 
-    model = _load(model_name, device)
+    model = load_named(model_name, device)
     if model.config.latent_dim != 2:
         raise click.ClickException(f"{model_name}: latent grids need a 2-D code, this one has "
                                    f"{model.config.latent_dim} dimensions")
@@ -145,22 +151,22 @@ def latent_grid(model_name, out, n, value_range, dataset, data_root, steps, seed
               help="Times to measure [default: 0.05, 0.1, ..., 1.0].")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Plot (PNG).")
 @click.option("--report", type=click.Path(dir_okay=False), default=None, help="Write JSON here.")
-@click.option("--data-root", type=click.Path(file_okay=False), default=None,
-              help="Dataset folder [default: $DRLKIT_DATA, else ./data].")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", default=None, help="cpu, cuda, ... [default: cuda if available].")
+@data_root_option
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the image subset and the noise.")
+@device_option
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def information(model_name, dataset, n, t_value, out, report, data_root, seed, device,
                 quiet) -> None:
     """The denoising error vs t with the image's own code, a shuffled code and a zero code."""
     import json
 
-    from drlkit.cli import _json_default, _write_text
+    from drlkit.cli.common import json_default, write_text
     from drlkit.data import load_dataset, stratified_subset
     from drlkit.diagnostics import information_curve
 
-    model = _load(model_name, device)
-    ts = _parse_ts(t_value)
+    model = load_named(model_name, device)
+    ts = parse_ts(t_value)
     ts = [round(0.05 * i, 2) for i in range(1, 21)] if ts is None else (
         [ts] if isinstance(ts, float) else ts)
     try:
@@ -178,7 +184,7 @@ def information(model_name, dataset, n, t_value, out, report, data_root, seed, d
     click.echo(f"largest gap (shuffled vs own code) at t={curve['largest_gap_t']:g}")
     if report:
         data = {"model": model_name, "dataset": ds.source, "seed": seed, **curve}
-        _write_text(report, json.dumps(data, indent=2, default=_json_default) + "\n")
+        write_text(report, json.dumps(data, indent=2, default=json_default) + "\n")
         click.echo(f"wrote {report}")
     if out:
         from drlkit.plots import plot_information
@@ -191,24 +197,25 @@ def information(model_name, dataset, n, t_value, out, report, data_root, seed, d
 
 
 @cli.command(name="level-of-detail")
-@click.option("--out-dir", type=click.Path(file_okay=False), default="docs/level-of-detail",
-              show_default=True, help="Pictures and level_of_detail.json.")
+@click.option("--out-dir", type=click.Path(file_okay=False), required=True,
+              help="Where to write the pictures and level_of_detail.json (the docs' copy: "
+                   "docs/level-of-detail).")
 @click.option("--runs", "runs_dir", type=click.Path(file_okay=False),
               default="runs/level-of-detail", show_default=True,
               help="Training runs (reused when done, resumed when interrupted).")
 @click.option("--steps", type=click.IntRange(1), default=2000, show_default=True,
               help="Training steps per model (batch 64).")
 @click.option("--preset", "preset_name", type=click.Choice(["tiny", "small", "base"]),
-              default="small", show_default=True)
+              default="small", show_default=True, help="Network size preset of the three models.")
 @click.option("--n-train", type=click.IntRange(100), default=None,
               help="Stratified subset of MNIST train [default: all 60,000].")
 @click.option("--n-test", type=click.IntRange(50), default=None,
               help="Stratified subset of MNIST test [default: all 10,000].")
 @click.option("--grid-steps", type=click.IntRange(1), default=100, show_default=True,
               help="ODE steps per latent-grid picture.")
-@click.option("--data-root", type=click.Path(file_okay=False), default=None,
-              help="Dataset folder [default: $DRLKIT_DATA, else ./data].")
-@click.option("--seed", type=int, default=0, show_default=True)
+@data_root_option
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the trainings, subsets and pictures.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def level_of_detail(out_dir, runs_dir, steps, preset_name, n_train, n_test, grid_steps, data_root,
                     seed, quiet) -> None:

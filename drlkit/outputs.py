@@ -1,0 +1,88 @@
+"""What `drlkit encode` writes and how to read it back: feats.npy with its sidecars
+feats.files.txt (the image of each row) and feats.skipped.txt (path TAB reason), or one
+feats.npz ("codes", "files", "t", "skipped", "skipped_reasons"). Every file is written atomically."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from drlkit.atomic import atomic_write
+from drlkit.preprocess import display_path
+
+OUTPUT_SUFFIXES = (".npy", ".npz")
+
+
+def check_output_name(out: str | os.PathLike) -> Path:
+    """`out` as a Path if it names a .npy or .npz file, else ValueError."""
+    out = Path(out)
+    if out.suffix not in OUTPUT_SUFFIXES:
+        raise ValueError(f"--out {display_path(out)}: expected a .npy file name (codes, with "
+                         ".files.txt and .skipped.txt beside it) or a .npz (all in one file)")
+    return out
+
+
+def sidecar(out: Path, kind: str) -> Path:
+    """feats.npy -> feats.files.txt / feats.skipped.txt."""
+    return out.with_name(f"{out.stem}.{kind}.txt")
+
+
+def unwritable_reason(out: Path, error: OSError) -> str:
+    """Why `out` cannot be written, in words, with what to do."""
+    for parent in out.parents:
+        if parent.exists() and not parent.is_dir():
+            return f"{display_path(parent)} is a file, not a folder; choose another output path"
+    if isinstance(error, PermissionError):
+        return "no permission to write there; choose a folder you can write to"
+    return (f"cannot write there ({error.strerror or error}); choose a folder you can write "
+            "to")
+
+
+def write_sidecars(out: Path, files: Sequence[Path], skipped: Sequence[tuple[Path, str]]) -> None:
+    """<out>.files.txt (a path per row) and <out>.skipped.txt (path TAB reason), byte-exact names."""
+    rows = b"".join(os.fsencode(p) + b"\n" for p in files)
+    skips = b"".join(os.fsencode(p) + b"\t" + why.encode("utf-8", "replace") + b"\n"
+                     for p, why in skipped)
+    atomic_write(sidecar(out, "files"), lambda f: f.write(rows))
+    atomic_write(sidecar(out, "skipped"), lambda f: f.write(skips))
+
+
+def write_npz(out: Path, codes: np.ndarray, files: Sequence[Path],
+               skipped: Sequence[tuple[Path, str]], ts: list[float], single: bool) -> None:
+    """The whole result in one .npz; file names as str (undecodable bytes as os.fsdecode gives
+    them, so `Path(name)` opens the file again)."""
+    arrays = {"codes": codes, "files": np.array([os.fsdecode(p) for p in files], dtype=str),
+              "t": np.array(ts[0] if single else ts, dtype=np.float64),
+              "skipped": np.array([os.fsdecode(p) for p, _ in skipped], dtype=str),
+              "skipped_reasons": np.array([why for _, why in skipped], dtype=str)}
+    atomic_write(out, lambda f: np.savez(f, **arrays))
+
+
+def read_files_list(out: str | os.PathLike) -> list[Path]:
+    """The image path of each row of `out` (its .files.txt sidecar, or a .npz's "files"),
+    byte-exact."""
+    out = Path(out)
+    if out.suffix == ".npz":
+        with np.load(out, allow_pickle=False) as z:
+            return [Path(name) for name in z["files"].tolist()]
+    data = sidecar(out, "files").read_bytes()
+    return [Path(os.fsdecode(line)) for line in data.split(b"\n") if line]
+
+
+def read_features(path: str | os.PathLike) -> np.ndarray:
+    """The codes of an `encode` output: a .npy, or the "codes" of a .npz (any other .npz: its
+    only array)."""
+    path = Path(path)
+    data = np.load(path, allow_pickle=False)
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        return data
+    with data:
+        if "codes" in data.files:
+            return data["codes"]
+        if len(data.files) == 1:
+            return data[data.files[0]]
+        raise ValueError(f"{display_path(path)}: a .npz without a 'codes' array (it has "
+                         f"{', '.join(data.files)})")
