@@ -4,6 +4,7 @@ feats.npz ("codes", "files", "t", "skipped", "skipped_reasons"). Every file is w
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -37,6 +38,11 @@ def unwritable_reason(out: Path, error: OSError) -> str:
             return f"{display_path(parent)} is a file, not a folder; choose another output path"
     if isinstance(error, PermissionError):
         return "no permission to write there; choose a folder you can write to"
+    if isinstance(error, FileNotFoundError) or getattr(error, "errno", None) == errno.EROFS:
+        existing = next((p for p in out.parents if p.is_dir()), None)
+        if existing is not None and os.path.ismount(existing):
+            return (f"{display_path(existing)} does not take new files (a read-only or virtual "
+                    "file system?); choose a folder you can write to")
     return (f"cannot write there ({error.strerror or error}); choose a folder you can write "
             "to")
 

@@ -4,6 +4,7 @@ non-zero exit, and no partial output."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -61,7 +62,8 @@ def test_an_unwritable_output_is_a_message(tmp_path):
 def test_an_output_on_a_read_only_filesystem_is_a_message():
     res = _encode("--out", "/proc/drlkit-test/y.npy")
     assert res.exit_code == 1 and "Traceback" not in res.output
-    assert "--out /proc/drlkit-test/y.npy: cannot write there" in res.output
+    assert "--out /proc/drlkit-test/y.npy: /proc does not take new files" in res.output
+    assert list(Path("/proc").glob("drlkit-test*")) == []
 
 
 def test_load_without_a_name_loads_the_default_model_and_models_marks_it():
