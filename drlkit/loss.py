@@ -13,9 +13,9 @@ augmentation, so z can only help with what the two views share. `"same"` (a = b,
 is the control; `"none"` (the paper's recipe) encodes and denoises x0 itself.
 
 Invariance (a DRL + contrastive hybrid, issue 31): with novel views and `invariance_weight` w > 0
-the loss adds w * NT-Xent (SimCLR's loss, temperature 0.5) between the codes of the two views at
-the same t, E(a, t) and E(b, t), so that z also has to ignore what the augmentation changes. The
-denoiser is still conditioned on E(a, t) alone.
+the loss adds w * NT-Xent (SimCLR's loss, temperature 0.5) between the codes of the two views,
+E(a, t') and E(b, t') at one t' drawn for the whole batch (`invariance_codes`), so that z also has
+to ignore what the augmentation changes. The denoiser is still conditioned on E(a, t) alone.
 """
 
 from __future__ import annotations
@@ -82,6 +82,18 @@ class DRLLoss:
         b = to_value_range(self.augment(images, generator)) if self.views == "novel" else a
         return a, b
 
+    def invariance_codes(self, model: DRLModel, a: Tensor, b: Tensor, z_a: Tensor,
+                         generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        """The two views' codes that NT-Xent compares. A t-conditioned encoder reads both at one
+        t drawn for the whole batch: with each image's own t, the negatives (other images) would
+        differ in t from the anchor while its positive does not, and the encoder could tell them
+        apart by t alone. A static encoder's code of view a is the one the denoiser got."""
+        if not model.config.t_conditioned:
+            return z_a, model.embed(b, None).float()
+        t = sample_t(self.t_sampler, model.precond.sde, 1, generator).to(a.device)
+        t = t.expand(2 * a.shape[0])
+        return model.embed(torch.cat([a, b]), t).float().chunk(2)
+
     def __call__(self, model: DRLModel, x0: Tensor, generator: torch.Generator) -> tuple[Tensor, dict]:
         x_enc, x0 = self.make_views(x0, generator)
         b = x0.shape[0]
@@ -92,11 +104,6 @@ class DRLLoss:
             c_noise = model.c_noise(t_enc) if t_enc is not None else None
             z, reg = reparameterise(*model.encoder(x_enc, c_noise), generator)
             reg_weight = self.kl_weight
-        elif self.invariance_weight:  # both views through the encoder in one pass
-            t2 = torch.cat([t_enc, t_enc]) if t_enc is not None else None
-            z, z_other = model.embed(torch.cat([x_enc, x0]), t2).float().chunk(2)
-            reg = z.abs().sum(1).mean()
-            reg_weight = self.l1_weight
         else:
             z = model.embed(x_enc, t_enc).float()
             reg = z.abs().sum(1).mean()
@@ -107,7 +114,8 @@ class DRLLoss:
         loss = (dsm + reg_weight * reg) / x0[0].numel()
         stats = {"dsm": dsm.item(), "reg": reg.item()}
         if self.invariance_weight:
-            inv = nt_xent(z, z_other, INVARIANCE_TEMPERATURE)
+            inv = nt_xent(*self.invariance_codes(model, x_enc, x0, z, generator),
+                          INVARIANCE_TEMPERATURE)
             loss = loss + self.invariance_weight * inv
             stats["nt_xent"] = inv.item()
         return loss, {"loss": loss.item(), **stats}

@@ -171,7 +171,7 @@ def training_card(tc, mc: ModelConfig, data_source: str, budget: dict[str, Any])
     loss = row.loss_name.format(weighting=mc.parameterization) + VIEW_NOTES[tc.views]
     if tc.invariance_weight:
         loss += (f"; + {tc.invariance_weight:g} x NT-Xent (temperature "
-                 f"{INVARIANCE_TEMPERATURE:g}) between the two views' codes")
+                 f"{INVARIANCE_TEMPERATURE:g}) between the two views' codes at one t per batch")
     return {
         "description": f"{row.card_name} on {tc.dataset} ({encoder})",
         "preprocessing": {"resolution": mc.image_size, "channels": mc.channels,

@@ -76,6 +76,9 @@ run none-film --method drl --t-conditioned --t-sampler uniform-t --views none --
 pooled none-film
 run none-sigma --method drl --t-conditioned --t-sampler uniform-sigma --views none
 pooled none-sigma
+# novel-inv-per-sample-t (docs/benchmarks/cifar10-recipe/novel-inv-per-sample-t*.json) was this run
+# with each image's own t in NT-Xent (drlkit 1128ab0 to b046022), which the current code no longer
+# does; the run below has NT-Xent's codes at one t per batch
 run novel-inv --method drl --t-conditioned --t-sampler uniform-t --views novel --invariance-weight 1
 pooled novel-inv
 echo "$(date -u +%FT%TZ) recipe study done${*:+ ($*)}"

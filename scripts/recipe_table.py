@@ -15,7 +15,7 @@ STUDY = REPO / "docs" / "benchmarks" / "cifar10-recipe"
 OUT = REPO / "docs" / "benchmarks" / "cifar10-recipe.md"
 # the paper's recipe first, then one factor at a time; SimCLR, the reference, last
 ORDER = ("none", "none-sigma", "none-film", "same", "novel", "novel-lognormal", "novel-sigma",
-         "novel-film", "novel-inv", "simclr")
+         "novel-film", "novel-inv-per-sample-t", "novel-inv", "simclr")
 Z_T = ("0.1", "0.3", "0.5", "0.7", "0.9")
 
 
@@ -45,6 +45,14 @@ def recipe(report: dict) -> dict[str, str]:
             "z": config.get("z_conditioning", "add")}
 
 
+def cpu_name(hardware: str) -> str:
+    """The training machine in one word: the CPU kinds of docs/benchmarks.md."""
+    for word, short in (("Xeon", "Xeon"), ("EPYC", "EPYC"), ("NVIDIA", "GPU")):
+        if word in hardware:
+            return short
+    return "?"
+
+
 def rows() -> list[list[str]]:
     out, seen = [], set()
     def order(path: Path) -> tuple[int, bool, str]:
@@ -72,6 +80,7 @@ def rows() -> list[list[str]]:
                 qp = " / ".join(f"{v:.3f}" for v in probe.values()) or "-"
                 minutes = (f"{budget['wall_time_s'] / 60:.0f}" if budget.get("wall_time_s")
                            else "-")
+                minutes += f" ({cpu_name(budget.get('hardware', ''))})"
             else:
                 label = {"random_encoder": "random encoder", "pixels": "raw pixels"}[rep_name]
                 label += f" ({features})" if rep_name == "random_encoder" and features != "z" else ""
@@ -91,7 +100,7 @@ def main() -> int:
         return 1
     head = ["run", "method", "views", "t sampler", "z conditioning", "features",
             "linear probe (best t)", "t", "multi-t", *[f"z usage t={t}" for t in Z_T],
-            "quick probe t=0.3 / 0.7", "train min"]
+            "quick probe t=0.3 / 0.7", "train min (CPU)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(row) + " |" for row in rows()]
     text = "\n".join(lines) + "\n"

@@ -283,11 +283,14 @@ def test_invariance_adds_nt_xent_between_the_two_views_codes():
     assert torch.equal(pure, zero)  # weight 0 is the pure DRL loss, bit for bit
     loss = DRLLoss(views="novel", invariance_weight=0.7)
     hybrid, stats = loss(model, x0, torch.Generator().manual_seed(5))
-    # by hand: the same draws give the same views and t, so the DSM part equals `pure`
+    # by hand: the same draws give the same views, t and noise, so the DSM part equals `pure`;
+    # then one t for the whole batch, at which both views are encoded for NT-Xent
     gen = torch.Generator().manual_seed(5)
     a, b = loss.make_views(x0, gen)
-    t = sample_t("uniform-t", model.precond.sde, 8, gen)
-    za, zb = model.embed(a, t).float(), model.embed(b, t).float()
+    sample_t("uniform-t", model.precond.sde, 8, gen)
+    torch.randn(x0.shape, generator=gen)
+    t_c = sample_t("uniform-t", model.precond.sde, 1, gen).expand(16)
+    za, zb = model.embed(torch.cat([a, b]), t_c).float().chunk(2)
     expected = nt_xent(za, zb, 0.5)
     assert stats["nt_xent"] == pytest.approx(expected.item(), rel=1e-5)
     assert hybrid.item() == pytest.approx(pure.item() + 0.7 * expected.item(), rel=1e-5)
