@@ -101,8 +101,11 @@ table cifar10-gpu drl drl-static vdrl coarse ae vae simclr
 evaluate cifar10 "DRL t-conditioned, 1.66M images (H200)" runs/gpu-h200-long/cifar10.safetensors \
     docs/benchmarks/cifar10-gpu-long/drl.json "${reuse[@]}" \
     --plot docs/benchmarks/cifar10-gpu-long_t_curve.png
+# and read at its pooled features, the recipe study's winning reading (shipped file, hash-pinned)
+pooled cifar10 "DRL t-conditioned, 1.66M images (H200), pooled features" \
+    checkpoints/cifar10.safetensors docs/benchmarks/cifar10-gpu-long/drl-pooled.json "${reuse[@]}"
 # beside the CPU comparison's DRL, AE and SimCLR, which saw 640k images (the budget columns say so)
-table cifar10-gpu-long drl "$C/drl.json" "$C/ae.json" "$C/simclr.json"
+table cifar10-gpu-long drl drl-pooled "$C/drl.json" "$C/ae.json" "$C/simclr.json"
 
 # Fashion-MNIST: DRL against raw pixels, a random encoder, the DRL variants (static, VDRL, coarse)
 # and the AE, VAE and SimCLR baselines (all of which reuse the DRL report's raw-pixel scores). On

@@ -139,7 +139,8 @@ def verify() -> None:
               help="Views: probability of greyscale (RGB only).")
 @click.option("--invariance-weight", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="drl with --views novel: add this weight x NT-Xent (SimCLR's loss, temperature "
-                   "0.5) between the two views' codes, a DRL + contrastive hybrid (0: pure DRL).")
+                   "0.5) between the two views' codes, read at one t per batch: a DRL + "
+                   "contrastive hybrid (0: pure DRL).")
 @click.option("--z-conditioning", type=click.Choice(["add", "film"]), default="add",
               show_default=True,
               help="drl/vdrl: add z to the score net's time embedding (the paper's recipe), or "
