@@ -62,12 +62,7 @@ class DRLLoss:
         views: str = "none", augment: SimCLRAugment | None = None, invariance_weight: float = 0.0,
         *, probabilistic: bool = False,
     ) -> None:
-        check_views(views)
-        if invariance_weight < 0:
-            raise ValueError(f"invariance_weight must be >= 0, got {invariance_weight}")
-        if invariance_weight and (views != "novel" or probabilistic):
-            raise ValueError("invariance_weight needs a deterministic code with novel views (two "
-                             f"views of each image to compare), got {views} views")
+        check_options(views, invariance_weight, probabilistic)
         self.probabilistic, self.t_sampler = probabilistic, t_sampler
         self.l1_weight, self.kl_weight = l1_weight, kl_weight
         self.views, self.augment = views, augment or SimCLRAugment()
@@ -124,6 +119,13 @@ class DRLLoss:
 INVARIANCE_TEMPERATURE = 0.5  # SimCLR's, as the simclr baseline
 
 
-def check_views(views: str) -> None:
+def check_options(views: str, invariance_weight: float, probabilistic: bool) -> None:
+    """The views are known; invariance is >= 0 and compares two novel views' deterministic codes."""
     if views not in VIEWS:
         raise ValueError(f"views must be one of {VIEWS}, got {views!r}")
+    if invariance_weight < 0:
+        raise ValueError(f"invariance_weight must be >= 0, got {invariance_weight}")
+    if invariance_weight and (views != "novel" or probabilistic):
+        raise ValueError("invariance_weight needs a deterministic code with novel views (two "
+                         f"views of each image to compare), got {views} views"
+                         + (" and a probabilistic code" if probabilistic else ""))

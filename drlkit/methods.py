@@ -14,7 +14,7 @@ from typing import Any
 
 from drlkit.augment import SimCLRAugment
 from drlkit.baselines import AELoss, SimCLRLoss, VAELoss
-from drlkit.loss import DRLLoss, check_views
+from drlkit.loss import DRLLoss, check_options
 from drlkit.objectives import OBJECTIVES
 
 
@@ -61,17 +61,12 @@ def method(name: str) -> Method:
 
 
 def check_recipe(tc) -> None:
-    """The method-dependent checks of a TrainConfig: views and invariance need a score net, and
-    invariance a deterministic code with novel views."""
+    """The method-dependent checks of a TrainConfig: views and invariance need a score net (and
+    `loss.check_options`: invariance a deterministic code with novel views)."""
     row = method(tc.method)
-    check_views(tc.views)
-    if tc.views != "none" and not row.diffusion:
-        raise ValueError(f"views are an option of drl / vdrl, not of {tc.method}")
-    if tc.invariance_weight < 0:
-        raise ValueError(f"invariance_weight must be >= 0, got {tc.invariance_weight}")
-    if tc.invariance_weight and (tc.views != "novel" or not row.diffusion or row.probabilistic):
-        raise ValueError("invariance_weight needs method drl with novel views (two views of "
-                         f"each image to compare), got method {tc.method} with {tc.views} views")
+    if not row.diffusion and (tc.views != "none" or tc.invariance_weight):
+        raise ValueError(f"views and invariance are options of drl / vdrl, not of {tc.method}")
+    check_options(tc.views, tc.invariance_weight, row.probabilistic)
 
 
 def methods_help() -> str:

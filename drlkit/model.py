@@ -166,7 +166,7 @@ class DRLModel(nn.Module):
         from drlkit.progress import tqdm
 
         ts, single = check_t(self.recommended_t if t is None else t)
-        dim = self.feature_dim(features)
+        dim, value_range = self.feature_dim(features), self.value_range
         amp = resolve_precision(precision, self.device)
         if on_error not in ("raise", "skip"):
             raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
@@ -191,7 +191,7 @@ class DRLModel(nn.Module):
                                                          enabled=amp is not None), \
                     tqdm(total=total, desc="encode", unit="img", disable=not progress) as bar:
                 for xb, lab, bad in batches:
-                    codes.append(self._embed_batch(xb, ts, features))
+                    codes.append(self._embed_batch(xb, ts, features, dim, value_range))
                     skipped.extend(bad)
                     if lab is not None:
                         labels.append(lab)
@@ -207,12 +207,13 @@ class DRLModel(nn.Module):
             result += (skipped,)
         return result if len(result) > 1 else out
 
-    def _embed_batch(self, x: Tensor, ts: list[float], features: str) -> np.ndarray:
-        """(n, T, D) codes of preprocessed x in [0, 1] at each of the times ts."""
-        out = np.empty((x.shape[0], len(ts), self.feature_dim(features)), dtype=np.float32)
+    def _embed_batch(self, x: Tensor, ts: list[float], features: str, dim: int,
+                     value_range: tuple[float, float]) -> np.ndarray:
+        """(n, T, dim) codes of preprocessed x in [0, 1] at each of the times ts."""
+        out = np.empty((x.shape[0], len(ts), dim), dtype=np.float32)
         if not len(x):
             return out
-        xb = to_value_range(x.to(self.device), self.value_range)
+        xb = to_value_range(x.to(self.device), value_range)
         for j, tj in enumerate(ts):
             tb = torch.full((xb.shape[0],), tj, device=self.device)
             out[:, j] = self.embed(xb, tb, features).float().cpu().numpy()

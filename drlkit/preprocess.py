@@ -203,6 +203,12 @@ def _resize(x: Tensor, size: int) -> Tensor:
     return x[..., top : top + size, left : left + size].clamp(0, 1)
 
 
+def one_image(item: Any, channels: int, size: int, name: str = "image") -> Tensor:
+    """One image (a path, PIL image, uint8 (H, W[, C]) array or (C, H, W) tensor) as model input
+    (1, channels, size, size) in [0, 1]."""
+    return _resize(_convert_channels(_as_float_chw(item, name)[None], channels), size)
+
+
 def to_model_input(images: Any, channels: int, size: int) -> Tensor:
     """Convert any accepted input to a float tensor (N, channels, size, size) in [0, 1] on the CPU.
 
@@ -228,11 +234,8 @@ def to_model_input(images: Any, channels: int, size: int) -> Tensor:
     if isinstance(images, Sequence) and not isinstance(images, (str, bytes)):
         if len(images) == 0:
             raise ValueError("images: empty input, expected at least one image")
-        parts = []
-        for i, item in enumerate(images):
-            x = _as_float_chw(item, f"images[{i}]")[None]
-            parts.append(_resize(_convert_channels(x, channels), size))
-        return torch.cat(parts)
+        return torch.cat([one_image(item, channels, size, f"images[{i}]")
+                          for i, item in enumerate(images)])
     x = _float_batch(images, "images")
     if x.shape[0] == 0:
         raise ValueError("images: empty batch, expected at least one image")
@@ -332,10 +335,8 @@ def item_batches(items: Iterable[Any], channels: int, size: int, batch_size: int
         image, label = item if pair else (item, None)
         batched = isinstance(image, (np.ndarray, Tensor)) and image.ndim == 4
         try:
-            if batched:
-                x = to_model_input(image, channels, size)
-            else:
-                x = _resize(_convert_channels(_as_float_chw(image, name)[None], channels), size)
+            x = (to_model_input(image, channels, size) if batched
+                 else one_image(image, channels, size, name))
             lab = _label_array(label, len(x), batched, name) if pair else None
         except ValueError as e:
             if not skip:

@@ -15,15 +15,13 @@ import torch
 from click.testing import CliRunner
 from conftest import synthetic_dataset, tiny_model
 from PIL import Image
+from test_cli import CARD
 
 import drlkit
 from drlkit.checkpoint import save_model
 from drlkit.cli import cli
 from drlkit.files import collect, read_features, read_files_list
 from drlkit.preprocess import ImageReadError, is_image_path
-
-CARD = {"description": "tiny", "preprocessing": {}, "training": {}, "data": "synthetic",
-        "budget": {}, "recommended_t": 0.5, "metrics": {}}
 
 
 @pytest.fixture(scope="module")
@@ -113,22 +111,16 @@ def test_transformer_accepts_a_dataset(model, images):
     np.testing.assert_allclose(tr.fit_transform(iter(list(images))), ref, atol=1e-5)
 
 
-def _png_bytes(arr) -> bytes:
+def _encoded(arr, fmt: str) -> bytes:
     buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def _jpeg_bytes(arr) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="JPEG")
+    Image.fromarray(arr).save(buf, format=fmt)
     return buf.getvalue()
 
 
 def test_images_are_found_by_extension_or_by_content(tmp_path, images):
-    (tmp_path / "photo.jfif").write_bytes(_jpeg_bytes(images[0]))
-    (tmp_path / "scan").write_bytes(_png_bytes(images[1]))       # no extension
-    (tmp_path / "dump.dat").write_bytes(_jpeg_bytes(images[2]))  # another extension
+    (tmp_path / "photo.jfif").write_bytes(_encoded(images[0], "JPEG"))
+    (tmp_path / "scan").write_bytes(_encoded(images[1], "PNG"))       # no extension
+    (tmp_path / "dump.dat").write_bytes(_encoded(images[2], "JPEG"))  # another extension
     (tmp_path / "LICENSE").write_text("MIT")                      # text: not an image
     (tmp_path / "notes.txt").write_text("BM, not a bitmap")
     (tmp_path / "P5.md").write_text("P5 is text here")

@@ -11,6 +11,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 from conftest import REPO, synthetic_dataset, tiny_model
+from test_cli import CARD
 from test_train import _tc
 
 from drlkit.checkpoint import encoder_digest, load_model, read_header
@@ -240,9 +241,7 @@ def test_encode_cli_and_transformer_give_pooled_features(tmp_path):
 
     model = tiny_model(seed=2)
     path = tmp_path / "tiny.safetensors"
-    save_model(model, path, {"description": "tiny", "preprocessing": {}, "training": {},
-                             "data": "synthetic", "budget": {}, "recommended_t": 0.5,
-                             "metrics": {}})
+    save_model(model, path, CARD)
     x = (np.random.default_rng(1).random((5, 16, 16)) * 255).astype(np.uint8)
     for i, im in enumerate(x):
         Image.fromarray(im).save(tmp_path / f"{i}.png")
