@@ -2,7 +2,7 @@
 
 A drlkit file holds the model's tensors (fp32 or fp16) and string metadata: `format` ("drlkit"),
 `format_version`, and JSON for `config`, `preprocessing`, `training`, `data`, `budget`,
-`recommended_t`, `metrics`, `num_params`, `description`.
+`recommended_t`, `metrics`, `num_params`, `description`, and optionally `reads`.
 """
 
 from __future__ import annotations
@@ -25,6 +25,9 @@ FORMAT = "drlkit"
 FORMAT_VERSION = 3  # 3: config has `z_conditioning`; 2: `objective` (baselines); 1 is read as DRL
 CARD_KEYS = ("description", "preprocessing", "training", "data", "budget", "recommended_t",
              "metrics", "num_params")
+# Card keys a file may hold (JSON too): `reads`, each read's options and measured metrics and
+# which read is best (drlkit.reads; issue 39). Older files have none: the defaults apply.
+OPTIONAL_CARD_KEYS = ("reads",)
 
 
 class CheckpointError(ValueError):
@@ -77,6 +80,7 @@ def save_model(model: DRLModel, path: str | os.PathLike, card: dict[str, Any],
     metadata = {"format": FORMAT, "format_version": str(FORMAT_VERSION),
                 "config": json.dumps(model.config.to_dict())}
     metadata.update({k: json.dumps(card[k]) for k in CARD_KEYS})
+    metadata.update({k: json.dumps(card[k]) for k in OPTIONAL_CARD_KEYS if k in card})
     tensors = {k: v.detach().to("cpu", dtype).contiguous() for k, v in model.state_dict().items()}
     metadata["tensors_sha256"] = tensors_digest(tensors)
     atomic_save(tensors, metadata, Path(path))
@@ -124,7 +128,8 @@ def read_header(path: str | os.PathLike) -> dict[str, Any]:
         raise CheckpointError(f"{path}: format version {version} is newer than this drlkit reads "
                               f"({FORMAT_VERSION}); upgrade drlkit (pip install -U drlkit)")
     try:
-        out = {k: (json.loads(v) if k in (*CARD_KEYS, "config") else v) for k, v in meta.items()}
+        out = {k: (json.loads(v) if k in (*CARD_KEYS, *OPTIONAL_CARD_KEYS, "config") else v)
+               for k, v in meta.items()}
     except json.JSONDecodeError as e:
         raise CheckpointError(f"{path}: metadata is not valid JSON ({e})") from None
     missing = [k for k in ("config", *CARD_KEYS) if k not in out]
@@ -178,13 +183,15 @@ def report_card(card: dict[str, Any]) -> dict[str, Any]:
 def update_card(path: str | os.PathLike, **fields: Any) -> None:
     """Rewrite card fields (e.g. metrics, recommended_t, description) of a drlkit file in place;
     the tensors are unchanged. Shipped files must then get their new sha256 in the registry."""
-    settable = set(CARD_KEYS) - {"num_params"}
+    settable = (set(CARD_KEYS) | set(OPTIONAL_CARD_KEYS)) - {"num_params"}
     if set(fields) - settable:
         raise ValueError(f"cannot set {sorted(set(fields) - settable)}; settable: {sorted(settable)}")
     meta = read_header(path)
     raw = {"format": FORMAT, "format_version": str(FORMAT_VERSION),
            "config": json.dumps(meta["config"])}
     raw.update({k: json.dumps(fields.get(k, meta[k])) for k in CARD_KEYS})
+    raw.update({k: json.dumps(fields[k] if k in fields else meta[k]) for k in OPTIONAL_CARD_KEYS
+                if k in fields or k in meta})
     tensors = load_file(str(path))
     digest = tensors_digest(tensors)
     if meta.get("tensors_sha256", digest) != digest:

@@ -187,14 +187,20 @@ class Preconditioner:
         """The noise input of the score net and of t-conditioned encoders: ln(sigma(t)) / 4, (B,)."""
         return torch.log(noise_level(self.sde, t)) / 4
 
+    def backbone_input(self, xt: Tensor, t: Tensor) -> Tensor:
+        """What the backbone sees of x_t: c_in x_t / mean under `edm`, x_t itself under `paper`."""
+        if self.kind == "edm":
+            mean, std = self.marginal(t)
+            sigma = std / mean
+            c_in = 1 / torch.sqrt(sigma**2 + self.sigma_data**2)
+            return c_in * xt / mean
+        return xt
+
     def backbone_output(self, xt: Tensor, t: Tensor, z: Tensor | None):
         """Returns (F output, mean, std, sigma) with per-sample factors shaped (B, 1, 1, 1)."""
         mean, std = self.marginal(t)
-        sigma = std / mean
-        if self.kind == "edm":
-            c_in = 1 / torch.sqrt(sigma**2 + self.sigma_data**2)
-            return self.backbone(c_in * xt / mean, self.c_noise(t), z), mean, std, sigma
-        return self.backbone(xt, self.c_noise(t), z), mean, std, sigma
+        return (self.backbone(self.backbone_input(xt, t), self.c_noise(t), z), mean, std,
+                std / mean)
 
     def denoise(self, xt: Tensor, t: Tensor, z: Tensor | None) -> Tensor:
         """Estimate of x_0 given x_t (Tweedie), in data space."""

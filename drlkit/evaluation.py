@@ -113,7 +113,9 @@ def random_encoder(model: DRLModel, seed: int = 0) -> DRLModel:
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        rnd = DRLModel(model.config, card={"recommended_t": model.recommended_t})
+        # read as the trained model is: the same recommended t, denoiser read and best parts
+        card = {k: model.card[k] for k in ("recommended_t", "reads") if k in model.card}
+        rnd = DRLModel(model.config, card={"recommended_t": model.recommended_t, **card})
     return rnd.to(model.device).eval()
 
 
@@ -136,9 +138,10 @@ def evaluate_code(x_train, y_train, x_test, y_test, metrics: Sequence[str] | Non
 
 
 def _model_rep(model: DRLModel, train: ImageDataset, test: ImageDataset, ts, names, seed,
-               metric_kwargs, batch_size, progress, desc, features="z"):
-    kw = dict(batch_size=batch_size, progress=progress, features=features)
-    if not model.config.t_conditioned:  # static encoder: one code, no t to choose
+               metric_kwargs, batch_size, progress, desc, features="z", read=None):
+    options = read if features == "denoiser" else None  # "best" reads its card's options
+    kw = dict(batch_size=batch_size, progress=progress, features=features, **(options or {}))
+    if not swept(model, features):  # one code, no t to choose (static encoder, or "best")
         z_train = model.encode(train.images, **kw)
         z_test = model.encode(test.images, **kw)
         return evaluate_code(z_train, train.labels, z_test, test.labels, names, seed,
@@ -147,6 +150,13 @@ def _model_rep(model: DRLModel, train: ImageDataset, test: ImageDataset, ts, nam
     z_test = model.encode(test.images, t=ts, **kw)
     return t_sweep(z_train, train.labels, z_test, test.labels, ts, names, seed=seed,
                    metric_kwargs=metric_kwargs, progress=progress, desc=desc)
+
+
+def swept(model: DRLModel, features: str) -> bool:
+    """Whether a read of `features` depends on t, so that evaluation sweeps a t grid: the
+    t-conditioned encoders' z and pooled features, and every denoiser read (the noise level it
+    reads at); not static codes, nor "best" (whose parts have their own t)."""
+    return features == "denoiser" or (features != "best" and model.config.t_conditioned)
 
 
 BASELINES = ("pixels", "random")
@@ -170,7 +180,8 @@ def evaluate_model(model: DRLModel, train: ImageDataset, test: ImageDataset, ts:
                    metrics: Sequence[str] | None = None, baselines: Sequence[str] = BASELINES,
                    seed: int = 0, metric_kwargs: dict[str, dict] | None = None,
                    batch_size: int | None = None, progress: bool = False,
-                   reuse: dict | str | os.PathLike | None = None, features: str = "z", *,
+                   reuse: dict | str | os.PathLike | None = None, features: str = "z",
+                   read: dict | None = None, *,
                    name: str = "model", file: str | None = None, dataset: str | None = None,
                    pixels_from: str | os.PathLike | None = None) -> dict:
     """The full report: the model's t-sweep (or its single code if static), and the baselines
@@ -185,8 +196,12 @@ def evaluate_model(model: DRLModel, train: ImageDataset, test: ImageDataset, ts:
             representations are taken instead of recomputed where they match: the model and the
             random encoder when their `encoder_sha256`, t grid and features are this
             evaluation's, raw pixels always. Their names are listed under "reused".
-        features: what the model and the random encoder are scored on: "z" (the code) or
-            "pooled" (the encoder's pooled features before its last layer).
+        features: what the model and the random encoder are scored on: "z" (the code),
+            "pooled" (the encoder's pooled features before its last layer), "denoiser" (the
+            score net's pooled block activations, swept over t like z) or "best" (the model's
+            best read, one code without t); drlkit.reads.
+        read: the denoiser read's options for `encode` ({"layers", "pool", "give_z"}); None or
+            missing keys: the card's.
         name: the model's name in the report and in `drlkit compare` tables; file: where it was
             loaded from (a registry name or a path); dataset: the dataset's name.
         pixels_from: the path of an earlier report (same data, splits, seed, metrics) whose raw
@@ -221,7 +236,8 @@ def evaluate_model(model: DRLModel, train: ImageDataset, test: ImageDataset, ts:
         reuse_path, reuse = reuse, earlier_report(reuse, ours, names, option="reuse")
     start = time.perf_counter()
     result = _representations(model, train, test, ts, names, baselines, seed, metric_kwargs,
-                              batch_size, progress, reuse, features)
+                              batch_size, progress, reuse, features, read_options(model, features,
+                                                                                 read))
     if pixels is not None:
         result["representations"]["pixels"] = pixels["representations"]["pixels"]
         result["wall_time_s"]["pixels"] = pixels["wall_time_s"].get("pixels")
@@ -236,6 +252,26 @@ def evaluate_model(model: DRLModel, train: ImageDataset, test: ImageDataset, ts:
             "test": test.source, "protocol": "docs/evaluation.md", "seed": seed, **result,
             "total_wall_time_s": round(time.perf_counter() - start, 1), "hardware": here,
             "model_card": report_card(model.card), "model_config": model.config.to_dict()}
+
+
+def read_options(model: DRLModel, features: str, read: dict | None) -> dict | None:
+    """The denoiser read's options in full ({"layers", "pool", "give_z"}: the given ones, the
+    card's for the rest), as reports record them; for "best", its parts; None for z and pooled."""
+    from drlkit.reads import best_parts, check_model_features, denoiser_read
+
+    check_model_features(model, features)
+    if features == "denoiser":
+        r = denoiser_read(model, **(read or {}))
+        return {"layers": list(r.layers), "pool": r.pool, "give_z": r.give_z}
+    if read:
+        raise ValueError(f"read options ({', '.join(read)}) are for the denoiser read, not "
+                         f"features {features!r}")
+    if features == "best":
+        parts = [{"features": p.features, "t": list(p.t)} for p in best_parts(model)]
+        if any(p["features"] == "denoiser" for p in parts):
+            return {"parts": parts, "denoiser": read_options(model, "denoiser", None)}
+        return {"parts": parts}
+    return None
 
 
 class ReportMismatch(ValueError):
@@ -271,26 +307,28 @@ def earlier_report(path: str | os.PathLike, ours: dict, names: list[str],
 def _representations(model: DRLModel, train: ImageDataset, test: ImageDataset, ts: Sequence[float],
                      names: list[str], baselines: Sequence[str], seed: int,
                      metric_kwargs: dict[str, dict] | None, batch_size: int | None,
-                     progress: bool, reuse: dict | None, features: str) -> dict:
+                     progress: bool, reuse: dict | None, features: str,
+                     read: dict | None = None) -> dict:
     """The scores of the model and the baselines (`evaluate_model` without the provenance)."""
     from drlkit.checkpoint import encoder_digest
 
     ts = [float(t) for t in ts]
-    grid = ts if model.config.t_conditioned else None
+    grid = ts if swept(model, features) else None
     reps, times, digests, reused = {}, {}, {}, []
     jobs = [("model", model)] + ([("random_encoder", None)] if "random" in baselines else [])
     for name, m in jobs:
         start = time.perf_counter()
         m = m if m is not None else random_encoder(model, seed)
         digests[name] = encoder_digest(m)
-        same_features = reuse is not None and reuse.get("features", "z") == features
+        same_features = (reuse is not None and reuse.get("features", "z") == features
+                         and reuse.get("read") == read)
         earlier = _earlier_rep(reuse, name, digests[name], grid) if same_features else None
         if earlier is not None:
             reps[name], times[name] = earlier, reuse["wall_time_s"].get(name)
             reused.append(name)
             continue
         reps[name] = _model_rep(m, train, test, ts, names, seed, metric_kwargs, batch_size,
-                                progress, desc=name, features=features)
+                                progress, desc=name, features=features, read=read)
         times[name] = round(time.perf_counter() - start, 1)
     earlier = _earlier_rep(reuse, "pixels", None, grid) if "pixels" in baselines else None
     if earlier is not None:
@@ -302,7 +340,7 @@ def _representations(model: DRLModel, train: ImageDataset, test: ImageDataset, t
                                        pixel_features(test.images), test.labels, names, seed,
                                        metric_kwargs, progress, "pixels")
         times["pixels"] = round(time.perf_counter() - start, 1)
-    out: dict[str, Any] = {"t": grid, "metrics": names, "features": features,
+    out: dict[str, Any] = {"t": grid, "metrics": names, "features": features, "read": read,
                            "representations": reps, "wall_time_s": times,
                            "encoder_sha256": digests, "reused": reused}
     lin = reps["model"]["best"].get("linear")

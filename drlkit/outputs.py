@@ -57,13 +57,16 @@ def write_sidecars(out: Path, files: Sequence[Path], skipped: Sequence[tuple[Pat
 
 
 def write_npz(out: Path, codes: np.ndarray, files: Sequence[Path],
-               skipped: Sequence[tuple[Path, str]], ts: list[float], single: bool) -> None:
+              skipped: Sequence[tuple[Path, str]], ts: list[float], single: bool,
+              model: str = "", features: str = "z") -> None:
     """The whole result in one .npz; file names as str (undecodable bytes as os.fsdecode gives
-    them, so `Path(name)` opens the file again)."""
+    them, so `Path(name)` opens the file again); `model` and `features` say what encoded it
+    (`drlkit probe` reads them back with t)."""
     arrays = {"codes": codes, "files": np.array([os.fsdecode(p) for p in files], dtype=str),
-              "t": np.array(ts[0] if single else ts, dtype=np.float64),
+              "t": np.array(ts[0] if single and ts else ts, dtype=np.float64),  # "best": []
               "skipped": np.array([os.fsdecode(p) for p, _ in skipped], dtype=str),
-              "skipped_reasons": np.array([why for _, why in skipped], dtype=str)}
+              "skipped_reasons": np.array([why for _, why in skipped], dtype=str),
+              "model": np.array(model, dtype=str), "features": np.array(features, dtype=str)}
     atomic_write(out, lambda f: np.savez(f, **arrays))
 
 
@@ -76,6 +79,19 @@ def read_files_list(out: str | os.PathLike) -> list[Path]:
             return [Path(name) for name in z["files"].tolist()]
     data = sidecar(out, "files").read_bytes()
     return [Path(os.fsdecode(line)) for line in data.split(b"\n") if line]
+
+
+def read_npz_meta(path: str | os.PathLike) -> dict:
+    """What an `encode` .npz says of its codes: {"t": float, list or None (the "best" read, or
+    none stored), "model": str or None, "features": str or None}; {} for a .npy."""
+    path = Path(path)
+    if path.suffix != ".npz":
+        return {}
+    with np.load(path, allow_pickle=False) as data:
+        t = data["t"].tolist() if "t" in data.files else None
+        return {"t": t if t != [] else None,
+                **{k: (str(data[k]) or None) if k in data.files else None
+                   for k in ("model", "features")}}
 
 
 def read_features(path: str | os.PathLike) -> np.ndarray:

@@ -20,6 +20,8 @@ import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
+from drlkit.layouts import layout, to_nchw
+
 LUMA = (0.299, 0.587, 0.114)
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".jfi", ".pjpeg", ".pjp", ".bmp",
                     ".dib", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".pnm"}
@@ -218,19 +220,8 @@ def to_model_input(images: Any, channels: int, size: int) -> Tensor:
     check_not_folder(images)
     if isinstance(images, (str, os.PathLike, Image.Image)):
         images = [images]
-    if isinstance(images, np.ndarray) and images.dtype == np.uint8:
-        if images.ndim == 2 or (images.ndim == 3 and images.shape[-1] in (1, 2, 3, 4)):
-            images = [images]  # one (H, W) or (H, W, C) image
-        elif images.ndim in (3, 4):  # (N, H, W) or (N, H, W, C): one batched conversion
-            if len(images) == 0:
-                raise ValueError("images: empty input, expected at least one image")
-            arr = np.ascontiguousarray(images[..., None] if images.ndim == 3 else images)
-            if not arr.flags.writeable:  # torch tensors cannot share read-only memory
-                arr = arr.copy()
-            x = torch.from_numpy(arr).permute(0, 3, 1, 2).float() / 255
-            return _resize(_convert_channels(x, channels), size).contiguous()
-        else:
-            raise ValueError(f"images: uint8 arrays must be (N, H, W[, C]), got {images.shape}")
+    if isinstance(images, (np.ndarray, Tensor)):
+        return array_input(images, channels, size)
     if isinstance(images, Sequence) and not isinstance(images, (str, bytes)):
         if len(images) == 0:
             raise ValueError("images: empty input, expected at least one image")
@@ -239,6 +230,24 @@ def to_model_input(images: Any, channels: int, size: int) -> Tensor:
     x = _float_batch(images, "images")
     if x.shape[0] == 0:
         raise ValueError("images: empty batch, expected at least one image")
+    return _resize(_convert_channels(x, channels), size).contiguous()
+
+
+def array_input(a: np.ndarray | Tensor, channels: int, size: int, batched: bool = False,
+                image_shape: Sequence[int] | None = None, channels_last: bool | None = None
+                ) -> Tensor:
+    """An array or tensor of pixels read by the one layout rule (`drlkit.layouts.layout`; numpy
+    uint8 arrays are channels-last unless `channels_last` says otherwise) as model input
+    (N, channels, size, size) in [0, 1]."""
+    if channels_last is None:
+        channels_last = isinstance(a, np.ndarray) and a.dtype == np.uint8
+    kind, row = layout(tuple(a.shape), channels_last, channels, size, batched, image_shape)
+    x = to_nchw(a, kind, row)
+    if isinstance(x, np.ndarray) and x.dtype == np.uint8:
+        x = torch.from_numpy(np.array(x, copy=True, order="C"))  # uint8 tensors are CHW / 255
+    x = _float_batch(x, "images")
+    if x.shape[0] == 0:
+        raise ValueError("images: empty input, expected at least one image")
     return _resize(_convert_channels(x, channels), size).contiguous()
 
 

@@ -6,6 +6,7 @@ drlkit files load without a hash (there is nothing to compare against) but are s
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import os
 from dataclasses import dataclass
@@ -100,17 +101,30 @@ def sha256sum(path: str | os.PathLike) -> str:
 
 
 def resolve(name_or_path: str | os.PathLike) -> tuple[Path, Entry | None]:
-    """A registry name -> (shipped file, entry); an existing path -> (path, None)."""
+    """A registry name (any case) -> (shipped file, entry); an existing path -> (path, None)."""
+    if name_or_path is None or not isinstance(name_or_path, (str, os.PathLike)):
+        raise UnknownModelError(f"model: expected a registry name or a path to a .safetensors "
+                                f"file, got {name_or_path!r}")
     key = str(name_or_path)
-    if key in REGISTRY:
-        return checkpoint_dir() / REGISTRY[key].file, REGISTRY[key]
+    name = registry_name(key)
+    if name is not None:
+        return checkpoint_dir() / REGISTRY[name].file, REGISTRY[name]
     path = Path(name_or_path)
     if path.is_file():
         return path, None
+    close = difflib.get_close_matches(key.lower(), list(REGISTRY), n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}? " if close else ""
     raise UnknownModelError(
-        f"unknown model {key!r}: not a registry name ({', '.join(sorted(REGISTRY))}) "
+        f"unknown model {key!r}: {hint}not a registry name ({', '.join(sorted(REGISTRY))}) "
         "and no such file; run `drlkit models` for the list"
     )
+
+
+def registry_name(name: str) -> str | None:
+    """The registry's name for `name`, matched exactly or case-insensitively ("MNIST" -> "mnist")."""
+    if name in REGISTRY:
+        return name
+    return next((k for k in REGISTRY if k.lower() == name.lower()), None)
 
 
 def verify_file(name: str) -> Path:
@@ -128,13 +142,13 @@ def verify_file(name: str) -> Path:
     return path
 
 
-def load(name_or_path: str | os.PathLike = DEFAULT_MODEL,
+def load(name_or_path: str | os.PathLike | None = DEFAULT_MODEL,
          device: str | torch.device | None = None) -> DRLModel:
     """Load a model by registry name (hash-verified) or from a .safetensors path.
 
     Args:
-        name_or_path: e.g. "mnist", or "runs/x/model.safetensors" [default: `DEFAULT_MODEL`,
-            the model `drlkit encode` uses without --model].
+        name_or_path: e.g. "mnist" (any case), or "runs/x/model.safetensors" [default, or
+            None: `DEFAULT_MODEL`, the model `drlkit encode` uses without --model].
         device: "cpu", "cuda", ...; default CUDA when available, else CPU.
 
     Returns:
@@ -144,11 +158,14 @@ def load(name_or_path: str | os.PathLike = DEFAULT_MODEL,
         UnknownModelError: unknown name and no such file.
         CheckpointError: hash mismatch, truncated or corrupt file, not a drlkit file, newer format.
     """
+    if name_or_path is None:
+        name_or_path = DEFAULT_MODEL
     path, entry = resolve(name_or_path)
-    if entry is not None:
-        verify_file(str(name_or_path))
+    name = registry_name(str(name_or_path)) if entry is not None else None
+    if name is not None:
+        verify_file(name)
     model = load_model(path, device)
-    model.card["name"] = str(name_or_path) if entry is not None else path.stem
+    model.card["name"] = name if name is not None else path.stem
     return model
 
 

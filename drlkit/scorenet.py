@@ -75,26 +75,62 @@ class ScoreUNet(nn.Module):
         self.out_norm = group_norm(cin)
         self.out = nn.Conv2d(cin, config.channels, 3, padding=1)
 
-    def forward(self, x: Tensor, c_noise: Tensor, z: Tensor | None) -> Tensor:
+    @property
+    def block_groups(self) -> list[str]:
+        """The path ("down", "mid" or "up") of each residual block, in the order the input meets
+        them: the blocks `forward(..., taps=)` reads (17 for the `small` preset)."""
+        return (["down"] * sum(len(b) for b in self.down) + ["mid"] * len(self.mid)
+                + ["up"] * sum(len(b) for b in self.up))
+
+    @property
+    def block_widths(self) -> list[int]:
+        """The output channels of each residual block, in `block_groups` order."""
+        blocks = [b for lv in self.down for b in lv] + list(self.mid) + [b for lv in self.up for b in lv]
+        return [b.conv2.out_channels for b in blocks]
+
+    def forward(self, x: Tensor, c_noise: Tensor, z: Tensor | None,
+                taps: list[int] | None = None) -> Tensor | list[Tensor]:
+        """The raw output (B, C, H, W); with `taps` (sorted block indices, `block_groups` order)
+        the outputs of those residual blocks instead, (B, C_i, H_i, W_i) each, computing no
+        further than the last one (the denoiser read, DDAE)."""
         emb, z_emb = self.t_embed(c_noise), None
         if z is not None:  # z withheld (None) is how the z-usage diagnostic measures the gap
             z_emb = self.z_proj(z)
             if not self.z_film:
                 emb, z_emb = emb + z_emb, None
+        tapped: list[Tensor] = []
+        wanted = iter(taps or ())
+        next_tap = next(wanted, None)
+        index = 0
+
+        def block_out(h: Tensor) -> bool:  # records block `index` if tapped; True when done
+            nonlocal index, next_tap
+            if index == next_tap:
+                tapped.append(h)
+                next_tap = next(wanted, None)
+            index += 1
+            return taps is not None and next_tap is None
+
         h = self.stem(x)
         skips = [h]
         for level, blocks in enumerate(self.down):
             for block in blocks:
                 h = block(h, emb, z_emb)
                 skips.append(h)
+                if block_out(h):
+                    return tapped
             if level < len(self.downsample):
                 h = self.downsample[level](h)
                 skips.append(h)
         for block in self.mid:
             h = block(h, emb, z_emb)
+            if block_out(h):
+                return tapped
         for level, blocks in enumerate(self.up):
             for block in blocks:
                 h = block(torch.cat([h, skips.pop()], dim=1), emb, z_emb)
+                if block_out(h):
+                    return tapped
             if level < len(self.upsample):
                 h = F.interpolate(h, scale_factor=2.0, mode="nearest")
                 h = self.upsample[level](h)

@@ -22,7 +22,9 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from drlkit.config import ModelConfig, upgrade_config
+from drlkit.layouts import layout, to_nchw
 from drlkit.model import DRLModel, check_t
+from drlkit.reads import check_features
 
 
 class DRLTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -39,8 +41,11 @@ class DRLTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         device: "cpu", "cuda", ...; None: cuda if available.
         image_shape: (H, W, C) of the rows of 2-D input (flattened images, HWC order);
             None: the model's own (image_size, image_size, channels).
-        features: "z" (the code) or "pooled" (the encoder's pooled features before its last
-            layer, 4 x encoder width; `DRLModel.encode`).
+        features: "z" (the code), "pooled" (the encoder's pooled features before its last
+            layer, 4 x encoder width), "denoiser" (the score net's pooled block activations at
+            a low noise level t) or "best" (the model's best measured read; takes no t):
+            `DRLModel.encode`, drlkit.reads.
+        layers, pool: the denoiser read's blocks and pooling; None: the card's.
 
     Input X: uint8 images (N, H, W, C) or (N, H, W) in 0-255, float images in [0, 1] with the
     same layouts, 2-D rows of flattened images (see `image_shape`), a list of file paths or
@@ -54,13 +59,15 @@ class DRLTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     def __init__(self, model: str | os.PathLike | DRLModel = "mnist",
                  t: float | Sequence[float] | None = None, batch_size: int | None = None,
                  device: str | None = None, image_shape: tuple[int, ...] | None = None,
-                 features: str = "z") -> None:
+                 features: str = "z", layers: str | None = None, pool: str | None = None) -> None:
         self.model = model
         self.t = t
         self.batch_size = batch_size
         self.device = device
         self.image_shape = image_shape
         self.features = features
+        self.layers = layers
+        self.pool = pool
 
     # ------------------------------------------------------------------ sklearn API
 
@@ -68,21 +75,23 @@ class DRLTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         """Load the model and check that X can be encoded (no training happens: y is ignored)."""
         if self.t is not None:
             check_t(self.t)
+        check_features(self.features)
         if self.batch_size is not None and (
                 not isinstance(self.batch_size, (int, np.integer)) or self.batch_size < 1):
             raise ValueError(f"batch_size must be a positive integer or None, got "
                              f"{self.batch_size!r}")
         self.model_ = self._load_model()
         self._as_images(X, reset=True)
-        ts, single = check_t(self.model_.recommended_t if self.t is None else self.t)
-        self._n_features_out = self.model_.feature_dim(self.features) * (1 if single else len(ts))
+        plan, _ = self.model_.read_plan(self.features, self.t, self.layers, self.pool)
+        self._n_features_out = int(np.prod(plan.shape))
         return self
 
     def transform(self, X: Any) -> np.ndarray:
         """Encode X: float32 (N, D), or (N, T*D) for a sequence of times."""
         check_is_fitted(self, "model_")
         images = self._as_images(X, reset=False)
-        z = self.model_.encode(images, t=self.t, batch_size=self.batch_size, features=self.features)
+        z = self.model_.encode(images, t=self.t, batch_size=self.batch_size, features=self.features,
+                               layers=self.layers, pool=self.pool)
         if isinstance(z, tuple):  # (codes, labels) of a dataset of pairs
             z = z[0]
         return z.reshape(len(z), -1)
@@ -152,9 +161,6 @@ class DRLTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         X = check_array(X, dtype="numeric", allow_nd=True, estimator=self, input_name="X")
         if X.dtype == bool:
             raise ValueError("X: expected uint8 pixels or floats in [0, 1], got dtype bool")
-        if X.ndim not in (2, 3, 4):
-            raise ValueError("X: expected images (N, H, W[, C]) or flattened images (N, H*W*C), "
-                             f"got shape {X.shape}")
         n_features = int(np.prod(X.shape[1:]))
         if reset:
             self.n_features_in_ = n_features
@@ -169,27 +175,12 @@ class DRLTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             expected = ("integer pixels must lie in 0-255" if integer else
                         "float pixels must lie in [0, 1] (pass uint8 arrays for 0-255 data)")
             raise ValueError(f"X: {expected}, got maximum {X.max()}")
-        if X.ndim == 2:
-            X = X.reshape(len(X), *self._row_shape(X.shape[1]))
-        if X.ndim == 3:
-            X = X[..., None]
-        if integer:  # uint8 (N, H, W, C): encode's own batched conversion, bit for bit
-            return X.astype(np.uint8, copy=False)
-        return torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)).permute(0, 3, 1, 2)
-
-    def _row_shape(self, n_features: int) -> tuple[int, int, int]:
-        if self.image_shape is not None:
-            shape = tuple(int(v) for v in self.image_shape)
-            if len(shape) == 2:
-                shape = (*shape, 1)
-            if len(shape) != 3 or min(shape) < 1:
-                raise ValueError(f"image_shape must be (H, W) or (H, W, C), got {self.image_shape!r}")
-        else:
-            cfg = self.model_.config
-            shape = (cfg.image_size, cfg.image_size, cfg.channels)
-        if int(np.prod(shape)) != n_features:
-            raise ValueError(
-                f"X has {n_features} features per row, but flattened images of shape "
-                f"(H, W, C) = {shape} have {int(np.prod(shape))}; pass image_shape=(H, W, C) "
-                "for images of another size, or an array (N, H, W, C)")
-        return shape
+        cfg = self.model_.config
+        kind, row = layout(X.shape, True, cfg.channels, cfg.image_size, batched=True,
+                           image_shape=self.image_shape)
+        X = to_nchw(X, kind, row)  # (N, C, H, W), the rows read as encode reads them
+        # a copy with standard strides: numpy calls a transposed array with a channel axis of
+        # size 1 contiguous as it is, and PyTorch's convolutions then take another (equal up to
+        # rounding) path than for encode's own uint8 conversion
+        X = np.array(X, dtype=np.uint8 if integer else np.float32, copy=True, order="C")
+        return torch.from_numpy(X)

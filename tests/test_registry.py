@@ -55,6 +55,7 @@ def test_num_params_is_the_real_count(name):
 
 
 @pytest.mark.parametrize("name", NAMES)
+@pytest.mark.filterwarnings("ignore:t has no effect")  # static encoders: the same code at every t
 def test_golden_encode_outputs(name):
     model = drlkit.load(name, device="cpu")
     assert EXAMPLES, "examples/images is empty"

@@ -4,6 +4,8 @@ name, writing reports)."""
 
 from __future__ import annotations
 
+import contextlib
+import warnings
 from pathlib import Path
 
 import click
@@ -19,17 +21,85 @@ device_option = click.option("--device", default=None,
                              help="cpu, cuda, cuda:1 ... [default: cuda if available].")
 
 
-def parse_ts(value: str | None) -> float | list[float] | None:
+def parse_ts(value: str | tuple[str, ...] | None) -> float | list[float] | None:
+    """--t's value: one time, comma-separated times, or None (not given). The option is taken
+    once (`multiple=True` only so that a repeated --t is an error rather than the last one)."""
+    if isinstance(value, tuple):
+        if len(value) > 1:
+            raise click.BadParameter(f"given {len(value)} times ({', '.join(value)}); give it "
+                                     "once, with comma-separated times, e.g. --t 0.1,0.5",
+                                     param_hint="--t")
+        value = value[0] if value else None
     if value is None:
         return None
+    entries = value.split(",")
+    if not value.strip() or any(not v.strip() for v in entries):
+        raise click.BadParameter(f"expected a number or comma-separated numbers, got {value!r} "
+                                 "(an empty entry)", param_hint="--t")
     try:
-        ts = [float(v) for v in value.split(",") if v.strip()]
+        ts = [float(v) for v in entries]
     except ValueError:
         raise click.BadParameter(f"expected a number or comma-separated numbers, got {value!r}",
                                  param_hint="--t") from None
-    if not ts or any(not 0.0 <= t <= 1.0 for t in ts):
+    if any(not 0.0 <= t <= 1.0 for t in ts):
         raise click.BadParameter(f"times must lie in [0, 1], got {value!r}", param_hint="--t")
+    if len(set(ts)) != len(ts):
+        raise click.BadParameter(f"a time is repeated in {value!r}", param_hint="--t")
     return ts[0] if len(ts) == 1 else ts
+
+
+@contextlib.contextmanager
+def warnings_as_messages():
+    """Library warnings (t given to a static encoder, ...) as one 'warning: ...' line each on
+    stderr, each message once, instead of Python's file-and-line form."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        try:
+            yield
+        finally:
+            for message in dict.fromkeys(str(w.message) for w in caught):
+                click.echo(f"warning: {message}", err=True)
+
+
+FEATURES_HELP = ("z: the code (the paper's); pooled: the encoder's pooled features before its "
+                 "last layer; denoiser: the score net's block activations at a low noise level, "
+                 "pooled (DRL models); best: the model's best measured read (its card's parts, "
+                 "no --t).")
+
+features_option = click.option("--features", type=click.Choice(["z", "pooled", "denoiser", "best"]),
+                               default="z", show_default=True, help=FEATURES_HELP)
+layers_option = click.option("--layers", default=None,
+                             help="Denoiser read: the score-net blocks to read: all, down, mid, "
+                                  "up, block numbers, or a comma-separated mix [default: the "
+                                  "card's].")
+pool_option = click.option("--pool", type=click.Choice(["avg", "grid2"]), default=None,
+                           help="Denoiser read: global average, or averages over a 2 x 2 grid "
+                                "(4x wider) [default: the card's].")
+
+
+threads_option = click.option(
+    "--threads", type=click.IntRange(1), default=None,
+    help="CPU threads for the networks [default: the cores that no other process is keeping "
+         "busy when the command starts, at least 1]. PyTorch's own default, one per core, runs "
+         "2x slower on a 2-core machine where another job holds a core (docs/performance.md, "
+         "'Threads').")
+
+
+def set_threads(threads: int | None) -> None:
+    """--threads: PyTorch's intra-op threads (None: `drlkit.threads.auto_threads`)."""
+    import torch
+
+    from drlkit.threads import auto_threads
+
+    torch.set_num_threads(threads if threads is not None else auto_threads())
+
+
+def read_request(features: str, layers: str | None, pool: str | None) -> dict:
+    """The denoiser read's options given on the command line, for encode/evaluate_model."""
+    if features != "denoiser" and (layers is not None or pool is not None):
+        raise click.BadParameter("--layers and --pool are options of the denoiser read",
+                                 param_hint="--features denoiser")
+    return {k: v for k, v in (("layers", layers), ("pool", pool)) if v is not None}
 
 
 def load_named(name: str, device: str | None):

@@ -8,7 +8,20 @@ from pathlib import Path
 import click
 
 from drlkit.checkpoint import CheckpointError
-from drlkit.cli.common import cli, data_root_option, device_option, load_named, parse_ts
+from drlkit.cli.common import (
+    cli,
+    data_root_option,
+    device_option,
+    features_option,
+    layers_option,
+    load_named,
+    parse_ts,
+    pool_option,
+    read_request,
+    set_threads,
+    threads_option,
+    warnings_as_messages,
+)
 from drlkit.config import PRESETS
 from drlkit.data import DataError
 from drlkit.methods import METHODS, methods_help
@@ -180,6 +193,7 @@ def verify() -> None:
 @click.option("--diagnostics-every", type=click.IntRange(0), default=1000, show_default=True,
               help="Steps between z-usage / probe diagnostics (0: never).")
 @data_root_option
+@threads_option
 @device_option
 @click.option("--out", type=click.Path(file_okay=False), required=True,
               help="Run folder: state.safetensors, log.jsonl, model.safetensors.")
@@ -188,7 +202,8 @@ def verify() -> None:
 def train(dataset, method, t_conditioned, t_sampler, views, view_crop, view_jitter, view_grey,
           invariance_weight, z_conditioning, latent_dim, preset_name, sde, parameterization, steps,
           batch_size, lr, l1_weight, kl_weight, precision, hflip, cifar_copy, image_size, channels, seed,
-          checkpoint_every, diagnostics_every, data_root, device, out, resume, quiet) -> None:
+          checkpoint_every, diagnostics_every, data_root, threads, device, out, resume,
+          quiet) -> None:
     """Train a DRL model (or a baseline) and export out/model.safetensors (EMA weights, metadata).
 
     On several processes: `torchrun --nproc-per-node N -m drlkit train ...` (DDP; --batch-size is
@@ -199,6 +214,7 @@ def train(dataset, method, t_conditioned, t_sampler, views, view_crop, view_jitt
     from drlkit.train import TrainConfig
     from drlkit.train import train as run_training
 
+    set_threads(threads)
     try:
         parse_t_sampler(t_sampler)
     except ValueError as e:
@@ -247,13 +263,19 @@ def train(dataset, method, t_conditioned, t_sampler, views, view_crop, view_jitt
 
 
 @cli.command()
-@click.argument("path", type=click.Path(exists=True))
+@click.argument("paths", nargs=-1, type=click.Path(exists=True))
+@click.option("--files-from", type=click.Path(dir_okay=False, allow_dash=True), default=None,
+              help="Also encode the paths listed in this file, one a line ('-': standard "
+                   "input); a listed path that does not exist is skipped and reported.")
+@click.option("--include-hidden", is_flag=True,
+              help="Also encode hidden files and folders (names starting with '.') found in "
+                   "folders.")
 @click.option("--model", "model_name", default=None,
               help="Registry name or .safetensors path [default: the default model].")
-@click.option("--t", "t_value", default=None,
+@click.option("--t", "t_value", default=None, multiple=True,
               help="Diffusion time(s) in [0, 1], e.g. 0.5 or 0.1,0.5,0.9 -> (N, T, D) "
                    "[default: the model's recommended t].")
-@click.option("--out", type=click.Path(dir_okay=False), required=True,
+@click.option("-o", "--out", type=click.Path(dir_okay=False), required=True,
               help="Output .npy, with sidecars <out>.files.txt (the image of each row) and "
                    "<out>.skipped.txt (path TAB reason) beside it; or a .npz holding all of it "
                    "(arrays codes, files, t, skipped, skipped_reasons).")
@@ -268,19 +290,27 @@ def train(dataset, method, t_conditioned, t_sampler, views, view_crop, view_jitt
                    "batch size); the result equals an uninterrupted run.")
 @click.option("--strict", is_flag=True,
               help="Exit with status 1 if any file was skipped (the result is still written).")
+@click.option("--allow-empty", is_flag=True,
+              help="Write an empty result (0 rows) when no file could be encoded, and exit 0; "
+                   "without it that is an error and nothing is written.")
 @click.option("--precision", type=click.Choice(["auto", "bf16", "fp16", "fp32"]), default="fp32",
               show_default=True,
               help="Autocast dtype of the encoder; bf16 is faster on CPUs with AVX512-BF16/AMX "
                    "(see docs/performance.md for speed and deviation); fp16 needs CUDA.")
-@click.option("--features", type=click.Choice(["z", "pooled"]), default="z", show_default=True,
-              help="z: the code; pooled: the encoder's pooled features before its last layer "
-                   "(4 x encoder width; the better linear-probe input for the DRL models in "
-                   "docs/benchmarks.md).")
+@features_option
+@layers_option
+@pool_option
+@threads_option
 @device_option
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def encode(path, model_name, t_value, out, batch_size, workers, resume, strict, precision,
-           features, device, quiet) -> None:
-    """Embed an image file or every image under a folder (recursively, sorted by path).
+def encode(paths, files_from, include_hidden, model_name, t_value, out, batch_size, workers,
+           resume, strict, allow_empty, precision, features, layers, pool, threads, device,
+           quiet) -> None:
+    """Embed image files and every image under folders (recursively, sorted by path).
+
+    Rows follow the PATHS in the order given, then the --files-from list; a folder's images in
+    sorted path order; a file met twice is encoded once, at its first place. Images are read
+    as docs/api.md says (shorter side resized to the model's resolution, then a centre crop).
 
     Files that cannot be used (not images, truncated, empty, decompression bombs, ...) are
     skipped and listed with the reason in <out>.skipped.txt. Finished batches are kept in
@@ -290,25 +320,46 @@ def encode(path, model_name, t_value, out, batch_size, workers, resume, strict, 
     share of the batches and the output is the same as from one process.
     """
     from drlkit.distributed import default_device, process_group, world_from_env
-    from drlkit.files import ResumeError, collect, encode_to_file, partial_dir, sidecar
+    from drlkit.files import (
+        ResumeError,
+        collect_all,
+        encode_to_file,
+        partial_dir,
+        read_file_list,
+        sidecar,
+    )
     from drlkit.preprocess import display_path
     from drlkit.registry import DEFAULT_MODEL
 
     ts = parse_ts(t_value)
-    paths = collect(path)
-    if not paths:
-        raise click.ClickException(f"{path}: no image files found")
+    read = read_request(features, layers, pool)
+    set_threads(threads)
+    if not paths and files_from is None:
+        raise click.UsageError("give the images: PATH... (files or folders), or --files-from")
+    try:
+        listed = read_file_list(files_from) if files_from is not None else []
+    except OSError as e:
+        raise click.BadParameter(f"{files_from}: {e.strerror or e}",
+                                 param_hint="--files-from") from None
+    found = collect_all(paths, include_hidden) + collect_all(listed, include_hidden,
+                                                             missing_ok=True)
+    found = list(dict.fromkeys(found))
+    if not found:
+        where = ", ".join(display_path(p) for p in paths) or f"the list {files_from}"
+        raise click.ClickException(f"{where}: no image files found"
+                                   + ("" if include_hidden else " (hidden ones are left out: "
+                                      "--include-hidden)"))
     if resume and not (partial_dir(Path(out)) / "manifest.json").is_file() \
             and world_from_env().is_main:
         click.echo(f"--resume: nothing to resume for {display_path(out)} (no "
                    f"{display_path(partial_dir(Path(out)))}); encoding from the start", err=True)
     try:
-        with process_group(device) as world:
+        with process_group(device) as world, warnings_as_messages():
             model = load_named(model_name or DEFAULT_MODEL, default_device(world, device))
-            summary = encode_to_file(model, paths, out, ts, batch_size, workers, resume,
+            summary = encode_to_file(model, found, out, ts, batch_size, workers, resume,
                                      progress=not quiet, world=world, precision=precision,
-                                     features=features)
-    except (ResumeError, ValueError) as e:
+                                     features=features, read=read, allow_empty=allow_empty)
+    except (ResumeError, ValueError) as e:  # NothingEncoded too: the reasons, exit 1
         raise click.ClickException(str(e)) from None
     except KeyboardInterrupt:
         click.echo(f"\ninterrupted: {display_path(out)} was not written; the finished batches are "

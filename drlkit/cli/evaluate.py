@@ -12,10 +12,17 @@ from drlkit.cli.common import (
     cli,
     data_root_option,
     device_option,
+    features_option,
     json_default,
+    layers_option,
     load_named,
     parse_list,
     parse_ts,
+    pool_option,
+    read_request,
+    set_threads,
+    threads_option,
+    warnings_as_messages,
     write_text,
 )
 from drlkit.data import DataError
@@ -50,9 +57,11 @@ METRICS_HELP = ("Comma-separated: linear_probe, knn_probe, cluster, few_label, s
 @click.argument("model_name", metavar="MODEL")
 @click.option("--dataset", type=click.Choice(["mnist", "fashion-mnist", "cifar10"]), required=True,
               help="Labelled dataset: metrics fit on its train split, scored on its test split.")
-@click.option("--t", "t_value", default="0.1,0.3,0.5,0.7,0.9", show_default=True,
-              help="Times to sweep (t-conditioned models); for each metric the best on "
-                   "validation is reported, plus the concatenated multi-t code.")
+@click.option("--t", "t_value", default=None, multiple=True,
+              help="Times to sweep (t-conditioned models, and the denoiser read); for each metric "
+                   "the best on validation is reported, plus the concatenated multi-t code "
+                   "[default: 0.1,0.3,0.5,0.7,0.9; the card's t for --features denoiser; none "
+                   "for best].")
 @click.option("--metrics", default=None, help=METRICS_HELP)
 @click.option("--baselines", default="pixels,random", show_default=True,
               help="Comma-separated: pixels (raw pixels), random (a randomly initialised encoder "
@@ -66,9 +75,9 @@ METRICS_HELP = ("Comma-separated: linear_probe, knn_probe, cluster, few_label, s
                    "holds instead of recomputing it: the model's and the random encoder's scores "
                    "where the encoder weights and t grid match, raw pixels always. Adds a "
                    "baseline to a report without re-running the model.")
-@click.option("--features", type=click.Choice(["z", "pooled"]), default="z", show_default=True,
-              help="Score the code z, or the encoder's pooled features before its last layer "
-                   "(also for the random encoder).")
+@features_option
+@layers_option
+@pool_option
 @click.option("--report", type=click.Path(dir_okay=False), default=None, help="Write JSON here.")
 @click.option("--table", type=click.Path(dir_okay=False), default=None,
               help="Write the markdown tables here.")
@@ -93,11 +102,12 @@ METRICS_HELP = ("Comma-separated: linear_probe, knn_probe, cluster, few_label, s
 @data_root_option
 @click.option("--batch-size", type=click.IntRange(1), default=None,
               help="Images per encoder forward pass [default: 64 on CPU, 512 on CUDA].")
+@threads_option
 @device_option
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def evaluate(model_name, dataset, t_value, metrics, baselines, pixels_from, reuse_from, features,
-             report, table, plot, plot_embedding, embedding, max_train, max_test, seed, label,
-             write_card, data_root, batch_size, device, quiet) -> None:
+             layers, pool, report, table, plot, plot_embedding, embedding, max_train, max_test, seed, label,
+             write_card, data_root, batch_size, threads, device, quiet) -> None:
     """Evaluate MODEL's codes downstream: every metric over a t grid, with baselines.
 
     The protocol is in docs/evaluation.md: t and every hyperparameter are chosen on a validation
@@ -119,9 +129,20 @@ def evaluate(model_name, dataset, t_value, metrics, baselines, pixels_from, reus
     names = parse_list(metrics, parse_metrics, "--metrics")
     base = [] if baselines.strip() == "none" else [b.strip() for b in baselines.split(",")
                                                    if b.strip()]
-    ts = parse_ts(t_value)
-    ts = [ts] if isinstance(ts, float) else ts
+    read = read_request(features, layers, pool)
+    set_threads(threads)
     model = load_named(model_name, device)
+    ts = parse_ts(t_value)
+    if features == "best" and ts is not None:
+        raise click.BadParameter("the best read has its own times (its card's); leave out --t",
+                                 param_hint="--t")
+    if ts is None:
+        from drlkit.reads import denoiser_read, has_denoiser
+
+        ts = [0.1, 0.3, 0.5, 0.7, 0.9]
+        if features == "denoiser" and has_denoiser(model):
+            ts = [denoiser_read(model).t]
+    ts = [ts] if isinstance(ts, float) else ts
     try:
         train_ds = stratified_subset(load_dataset(dataset, "train", data_root), max_train, seed,
                                       "train")
@@ -130,10 +151,11 @@ def evaluate(model_name, dataset, t_value, metrics, baselines, pixels_from, reus
     except DataError as e:
         raise click.ClickException(str(e)) from None
     try:
-        out = evaluate_model(model, train_ds, test_ds, ts, names, base, seed=seed,
-                             batch_size=batch_size, progress=not quiet, reuse=reuse_from,
-                             features=features, name=label or model_name, file=model_name,
-                             dataset=dataset, pixels_from=pixels_from)
+        with warnings_as_messages():
+            out = evaluate_model(model, train_ds, test_ds, ts, names, base, seed=seed,
+                                 batch_size=batch_size, progress=not quiet, reuse=reuse_from,
+                                 features=features, read=read or None, name=label or model_name,
+                                 file=model_name, dataset=dataset, pixels_from=pixels_from)
     except ReportMismatch as e:
         raise click.BadParameter(str(e), param_hint="--" + e.option.replace("_", "-")) from None
     except ValueError as e:
@@ -147,8 +169,8 @@ def evaluate(model_name, dataset, t_value, metrics, baselines, pixels_from, reus
     if plot_embedding:
         from drlkit.plots import plot_embedding as plot_emb
 
-        z = model.encode(test_ds.images, t=rec, batch_size=batch_size, progress=not quiet,
-                         features=features)
+        z = model.encode(test_ds.images, t=None if features == "best" else rec,
+                         batch_size=batch_size, progress=not quiet, features=features, **read)
         try:
             plot_emb(z, test_ds.labels, plot_embedding, embedding, test_ds.classes, seed=seed,
                      title=f"{model_name}: {dataset} test codes ({which}, {embedding.upper()})")
@@ -261,8 +283,9 @@ def _folder_labels(feats: str) -> np.ndarray:
 @click.option("--test-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True),
               default=0.2, show_default=True,
               help="Without --test: the stratified share of FEATURES held out for testing.")
-@click.option("--t", "t_value", default=None,
-              help="The times of (N, T, D) features, in order (as given to `drlkit encode`).")
+@click.option("--t", "t_value", default=None, multiple=True,
+              help="The times of (N, T, D) features, in order (as given to `drlkit encode`) "
+                   "[default: the t stored in an `encode` .npz].")
 @click.option("--metrics", default=None, help=METRICS_HELP)
 @click.option("--report", type=click.Path(dir_okay=False), default=None, help="Write JSON here.")
 @click.option("--table", type=click.Path(dir_okay=False), default=None,
@@ -282,11 +305,20 @@ def probe(features, labels, labels_from_folders, test_features, test_labels, tes
         raise click.UsageError("give exactly one of --labels and --labels-from-folders")
     names = parse_list(metrics, parse_metrics, "--metrics")
     x = _load_array(features)
+    from drlkit.outputs import read_npz_meta
+
+    meta = read_npz_meta(features)
     y = _folder_labels(features) if labels_from_folders else _read_labels(labels)
     if len(y) != len(x):
         raise click.ClickException(f"{len(x)} feature rows but {len(y)} labels")
     if test_features:
         xt = _load_array(test_features)
+        test_meta = read_npz_meta(test_features)
+        for key in ("t", "model", "features"):
+            if meta.get(key) is not None and test_meta.get(key) is not None \
+                    and meta[key] != test_meta[key]:
+                raise click.ClickException(f"{features} and {test_features} were encoded with "
+                                           f"different {key} ({meta[key]} and {test_meta[key]})")
         if test_labels:
             yt = _read_labels(test_labels)
         elif labels_from_folders:
@@ -311,9 +343,13 @@ def probe(features, labels, labels_from_folders, test_features, test_labels, tes
                                    f"shapes, got {x.shape} and {xt.shape}")
     out = {"features": features, "split": split, "n_train": len(x), "n_test": len(xt),
            "metrics": names, "protocol": "docs/evaluation.md"}
+    for key, name in (("model", "model"), ("features", "read")):  # what encoded them, if stored
+        if meta.get(key):
+            out[name] = meta[key]
     try:
         if x.ndim == 3:
             ts = parse_ts(t_value)
+            ts = meta.get("t") if ts is None else ts
             ts = [ts] if isinstance(ts, float) else ts
             if ts is None or len(ts) != x.shape[1]:
                 raise click.BadParameter(f"features hold {x.shape[1]} times: pass them in order, "

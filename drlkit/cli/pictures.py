@@ -147,7 +147,7 @@ def latent_grid(model_name, out, n, value_range, dataset, data_root, steps, seed
               help="Images to measure on (a stratified subset of the test split).")
 @click.option("--n", "n", type=click.IntRange(2), default=1000, show_default=True,
               help="Number of test images.")
-@click.option("--t", "t_value", default=None,
+@click.option("--t", "t_value", default=None, multiple=True,
               help="Times to measure [default: 0.05, 0.1, ..., 1.0].")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Plot (PNG).")
 @click.option("--report", type=click.Path(dir_okay=False), default=None, help="Write JSON here.")

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The denoiser-read study (issue 39, docs/benchmarks/denoiser.md) on the full protocol of
+# docs/evaluation.md: each shipped model read at its denoiser read and its best read, beside the
+# random-init control of the same architecture read the same way. One evaluation at a time
+# (never two on 2 cores); finished reports are kept, so a stopped run continues where it was.
+#
+#   bash scripts/denoiser_study.sh            # every row, in priority order
+#   bash scripts/denoiser_study.sh cifar10    # the rows of one model
+#   python scripts/denoiser_tables.py         # the tables of docs/benchmarks/denoiser.md
+#
+# The block x t sweep that chose the read's defaults runs first, on a subset:
+#   python scripts/denoiser_sweep.py --model cifar10 --json docs/benchmarks/denoiser/sweep-cifar10.json
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA=${DRLKIT_DATA:-../shared/data}
+OUT=docs/benchmarks/denoiser
+ONLY=${1:-}
+mkdir -p "$OUT" runs
+
+run() {  # run MODEL DATASET NAME [eval options...]: one report, $OUT/NAME.json
+  local model=$1 dataset=$2 name=$3; shift 3
+  [[ -n $ONLY && $ONLY != "$model" ]] && return
+  if [[ -f $OUT/$name.json ]]; then echo "have $OUT/$name.json"; return; fi
+  echo "$(date -u +%FT%TZ) $name: drlkit eval $model --dataset $dataset $*"
+  python -m drlkit eval "$model" --dataset "$dataset" --data-root "$DATA" --label "$model" \
+      --report "$OUT/$name.json" --quiet "$@" > "runs/denoiser-$name.out"
+}
+
+ALL=linear_probe,knn_probe,cluster,few_label,semi_supervised
+# the shipped model: every metric for both reads, with the random-init control
+run cifar10 cifar10 cifar10-best --features best --metrics $ALL --baselines random
+run cifar10 cifar10 cifar10-denoiser --features denoiser --metrics $ALL --baselines random
+# the equal-budget row (640k images, as SimCLR's)
+run cifar10-cpu cifar10 cifar10-cpu-best --features best --metrics $ALL --baselines none
+run cifar10-cpu cifar10 cifar10-cpu-denoiser --features denoiser --metrics linear_probe --baselines none
+# the grey datasets
+run fashion-mnist fashion-mnist fashion-mnist-best --features best --metrics $ALL --baselines random
+run fashion-mnist fashion-mnist fashion-mnist-denoiser --features denoiser --metrics linear_probe --baselines none
+run mnist mnist mnist-best --features best --metrics $ALL --baselines random
+run mnist mnist mnist-denoiser --features denoiser --metrics linear_probe --baselines none
+# the other CIFAR-10 DRL models (384k images each, GPU-trained on the JPEG copy)
+run cifar10-coarse cifar10 cifar10-coarse-best --features best --metrics linear_probe --baselines none
+run cifar10-coarse cifar10 cifar10-coarse-denoiser --features denoiser --metrics linear_probe --baselines none
+run cifar10-vdrl cifar10 cifar10-vdrl-best --features best --metrics linear_probe --baselines none
+run cifar10-vdrl cifar10 cifar10-vdrl-denoiser --features denoiser --metrics linear_probe --baselines none
+echo "done: python scripts/denoiser_tables.py"
