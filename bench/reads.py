@@ -4,7 +4,8 @@ For each read ("z" at one t, "pooled", "denoiser" at its default options and on 
 only, "best"), images/s of `model.encode` on real test images at the default batch (64 on CPU),
 fp32 and bf16 autocast, and the ratio to z's images/s in the same precision; then the peak memory
 each read adds while it encodes 512 images (the process's peak resident set, measured in a fresh
-process per read, minus its size before the call).
+process per read after loading the model and the images, sampled every millisecond while it
+encodes, minus its size before: the activations of a batch, the output, allocator growth).
 
     python bench/reads.py --model cifar10 --json bench/results/reads-cifar10.json
 """
@@ -12,11 +13,13 @@ process per read, minus its size before the call).
 from __future__ import annotations
 
 import argparse
+import gc
 import multiprocessing as mp
-import resource
+import os
+import threading
+import time
 
 import numpy as np
-import torch
 from common import environment, rate, write_json
 
 import drlkit
@@ -33,15 +36,28 @@ def images(model, data_root, n: int) -> np.ndarray:
     return stratified_subset(load_dataset(name, "test", data_root), n, 0, "test").images
 
 
+def rss_mib() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
 def peak_memory(model_name: str, data_root: str | None, read: str, n: int, queue) -> None:
-    torch.set_num_threads(torch.get_num_threads())
     model = drlkit.load(model_name, device="cpu")
     x = images(model, data_root, n)
-    model.encode(x[:64], **READS[read])  # allocator warm-up, weights paged in
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    gc.collect()
+    before, peak, done = rss_mib(), [0.0], threading.Event()
+
+    def sample() -> None:  # the resident set every millisecond while encode runs
+        while not done.is_set():
+            peak[0] = max(peak[0], rss_mib())
+            time.sleep(0.001)
+
+    thread = threading.Thread(target=sample)
+    thread.start()
     model.encode(x, **READS[read])
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    queue.put((after - before) / 1024)  # KiB -> MiB (Linux)
+    done.set()
+    thread.join()
+    queue.put(max(peak[0], rss_mib()) - before)
 
 
 def main() -> None:
@@ -61,7 +77,7 @@ def main() -> None:
     for precision in ("fp32", "bf16"):
         base = None
         for read, kw in READS.items():
-            ips = rate(lambda kw=kw: model.encode(x, precision=precision, **kw), args.n,
+            ips = rate(lambda kw=kw, p=precision: model.encode(x, precision=p, **kw), args.n,
                        args.min_time)
             base = base or ips
             row = {"read": read, "precision": precision, "width": model.feature_dim(

@@ -55,12 +55,13 @@ def layout(shape: Sequence[int], channels_last: bool, channels: int, size: int,
         shape: the array's shape.
         channels_last: the convention: True for numpy uint8 arrays (and every numpy array in
             `DRLTransformer`), False for float arrays and torch tensors.
-        channels, size: the model's input (for flattened rows).
+        channels: the model's input channels (for flattened rows).
+        size: the model's input resolution (for flattened rows).
         batched: the first axis is always the images (scikit-learn's X).
         image_shape: (H, W[, C]) of flattened rows, if not the model's.
 
     Raises:
-        ValueError (one line, with the fix) for a shape that has no reading or more than one.
+        ValueError: a shape that has no reading or more than one (one line, with the fix).
     """
     shape = tuple(int(v) for v in shape)
     dims = "x".join(map(str, shape))

@@ -163,9 +163,9 @@ class DRLModel(nn.Module):
                 axis has 1 to 4 entries is one (H, W, C) image; any other 3-D uint8 array is a
                 batch (N, H, W).
             t: diffusion time in [0, 1], or a sequence of times. Default: the recommended t of
-                the read (`recommended_t` for z and pooled, the card's denoiser t, about 0.02,
-                for "denoiser"). Static encoders ignore t for z and pooled; "best" takes no t
-                (its parts have their own).
+                the read (`recommended_t` for z and pooled; the card's denoiser t for
+                "denoiser", `drlkit.reads.DENOISER_DEFAULTS` without one). Static encoders ignore
+                t for z and pooled; "best" takes no t (its parts have their own).
             batch_size: images per forward pass; the result does not depend on it. Default
                 (`default_batch_size`): 64 on CPU, where larger batches fall out of cache and
                 run 2x slower (bench/encode.py, docs/performance.md), 512 on CUDA.
@@ -179,10 +179,12 @@ class DRLModel(nn.Module):
                 models only); or "best" (the model's best measured read, the concatenation
                 of the parts its card records, e.g. denoiser + multi-t z). drlkit.reads and
                 docs/benchmarks/denoiser.md describe and compare them.
-            layers, pool, give_z: the denoiser read's options (default: the card's): which
-                residual blocks ("all", "down", "mid", "up", block numbers, or a comma-separated
-                mix), "avg" (global average) or "grid2" (a 2 x 2 grid), and whether the image's
-                own code conditions the score net (False: withheld).
+            layers: the denoiser read's residual blocks: "all", "down", "mid", "up", block
+                numbers, or a comma-separated mix (default: the card's).
+            pool: the denoiser read's pooling: "avg" (global average) or "grid2" (averages
+                over a 2 x 2 grid, 4x wider) (default: the card's).
+            give_z: whether the image's own code z conditions the score net in the denoiser
+                read (default: the card's; False, withheld, when the card says nothing).
             on_error: "raise" (default) or "skip": leave out the items of a list, dataset or
                 iterable that cannot be used (unreadable files, bad arrays) and return which
                 ones. A single array or tensor is one input: its errors are always raised.

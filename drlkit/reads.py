@@ -2,14 +2,14 @@
 
 - "z": the code E(x0, t), the paper's representation (the default).
 - "pooled": the encoder's pooled features before its last linear layer.
-- "denoiser": the score net's own residual-block activations on the image at a low noise level
+- "denoiser": the score net's own residual-block activations on the image, told a noise level
   t, each block average-pooled over space (or over a small grid) and concatenated: the read of
   DDAE (Xiang et al., ICCV 2023, "Denoising Diffusion Autoencoders are Unified Self-supervised
   Learners"). The image is not noised: t only sets the noise level the score net is told (and
   its input scaling), so the read is deterministic and batch-invariant; docs/benchmarks/denoiser.md
   measures that against noised reads.
 - "best": the model's best measured read, a concatenation of the parts its card records under
-  `reads.best` (for example the denoiser read at t = 0.02 beside z at five times).
+  `reads.best` (for example the denoiser read beside z at five times).
 """
 
 from __future__ import annotations
@@ -32,9 +32,10 @@ POOLS = ("avg", "grid2")  # global average; average over a 2 x 2 grid (4 x the w
 LAYER_GROUPS = ("down", "mid", "up")
 Z_TIMES = (0.1, 0.3, 0.5, 0.7, 0.9)  # the multi-t code of `drlkit eval` (docs/evaluation.md)
 
-# What a model reads at when its card records nothing: the defaults measured on validation on
-# the shipped cifar10 (docs/benchmarks/denoiser.md); each card records its own.
-DENOISER_DEFAULTS: dict[str, Any] = {"t": 0.02, "layers": "all", "pool": "avg", "give_z": False}
+# How a model is read when its card records nothing: the read that probed best on validation for
+# the shipped cifar10 (scripts/denoiser_sweep.py, docs/benchmarks/denoiser.md); each card
+# records its own.
+DENOISER_DEFAULTS: dict[str, Any] = {"t": 0.35, "layers": "all", "pool": "avg", "give_z": False}
 
 
 def check_features(features: str) -> str:
@@ -139,8 +140,10 @@ def denoiser_features(model: DRLModel, x: Tensor, t: Tensor, read: DenoiserRead,
         c_enc = model.c_noise(t) if model.config.t_conditioned else None
         out = model.encoder(x, c_enc)
         z = out[0] if model.config.probabilistic else out
-    blocks = model.score_net(precond.backbone_input(xt, t), precond.c_noise(t), z,
-                             taps=list(read.layers))
+    # channels-last: oneDNN's faster convolution path on CPU (the U-Net 1.3x faster;
+    # docs/benchmarks/denoiser.md, "Throughput")
+    x_in = precond.backbone_input(xt, t).contiguous(memory_format=torch.channels_last)
+    blocks = model.score_net(x_in, precond.c_noise(t), z, taps=list(read.layers))
     return torch.cat([pool_map(h, read.pool) for h in blocks], dim=1)
 
 
@@ -169,5 +172,5 @@ def best_parts(model: DRLModel) -> list[Part]:
 
 
 def describe_parts(parts: Sequence[Part]) -> str:
-    """'denoiser at t=0.02 + z at t=0.1,0.3,0.5,0.7,0.9'."""
+    """'denoiser at t=0.35 + z at t=0.1,0.3,0.5,0.7,0.9'."""
     return " + ".join(f"{p.features} at t={','.join(f'{v:g}' for v in p.t)}" for p in parts)

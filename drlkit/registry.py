@@ -34,7 +34,7 @@ REGISTRY: dict[str, Entry] = {
     ),
     "cifar10": Entry(
         file="cifar10.safetensors",
-        sha256="5f082f27c2cb3c654d1008e9e55f4c09aa26730db259313fac3142b9a80848f7",
+        sha256="6f10d8e9e7a69609cf778e55a46eba9e7e8a1b3584a3dc5f7fe9d190d905da18",
         description="t-conditioned DRL, small preset, CIFAR-10 JPEG copy, GPU-trained 1.66M images",
     ),
     "cifar10-cpu": Entry(

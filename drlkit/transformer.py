@@ -43,9 +43,10 @@ class DRLTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             None: the model's own (image_size, image_size, channels).
         features: "z" (the code), "pooled" (the encoder's pooled features before its last
             layer, 4 x encoder width), "denoiser" (the score net's pooled block activations at
-            a low noise level t) or "best" (the model's best measured read; takes no t):
+            noise level t) or "best" (the model's best measured read; takes no t):
             `DRLModel.encode`, drlkit.reads.
-        layers, pool: the denoiser read's blocks and pooling; None: the card's.
+        layers: the denoiser read's blocks (`DRLModel.encode`); None: the card's.
+        pool: the denoiser read's pooling, "avg" or "grid2"; None: the card's.
 
     Input X: uint8 images (N, H, W, C) or (N, H, W) in 0-255, float images in [0, 1] with the
     same layouts, 2-D rows of flattened images (see `image_shape`), a list of file paths or

@@ -40,6 +40,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("model", help="registry name (its file in checkpoints/ is rewritten)")
     ap.add_argument("--earlier", required=True, help="the model's `drlkit eval` report of z")
+    ap.add_argument("--pooled", default=None,
+                    help="its `drlkit eval --features pooled` report, if there is one")
     args = ap.parse_args()
     path = checkpoint_dir() / REGISTRY[args.model].file
     card = read_header(path)
@@ -51,7 +53,18 @@ def main() -> None:
     if "multi_t" in earlier:
         candidates["multi-t z"] = ({"parts": [{"features": "z", "t": list(Z_TIMES)}]},
                                    linear(earlier, "multi_t"), earlier, "multi_t", args.earlier)
-    reads: dict = {}
+    reads: dict = {"z": {"t": rt, "linear": linear(earlier), "metrics": scores(earlier),
+                         "report": args.earlier}}
+    if "multi_t" in earlier:
+        reads["multi_t_z"] = {"t": list(Z_TIMES), "linear": linear(earlier, "multi_t"),
+                              "metrics": scores(earlier, "multi_t"), "report": args.earlier}
+    if args.pooled:
+        pooled = json.loads(Path(args.pooled).read_text())["representations"]["model"]
+        reads["pooled"] = {"t": pooled["best"]["linear"]["t"], "linear": linear(pooled),
+                           "metrics": scores(pooled), "report": args.pooled}
+        candidates["pooled"] = ({"parts": [{"features": "pooled",
+                                            "t": [pooled["best"]["linear"]["t"]]}]},
+                                linear(pooled), pooled, "best", args.pooled)
     if den_path.is_file():
         den = json.loads(den_path.read_text())
         rep = den["representations"]["model"]

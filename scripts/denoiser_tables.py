@@ -44,7 +44,7 @@ def best(rep: dict, name: str, where: str = "best") -> dict | None:
     return rep.get("best", {}).get(name)
 
 
-def row(label: str, rep: dict | None, width, where: str = "best", t_note: bool = True) -> str:
+def row(label: str, width, rep: dict | None, where: str = "best", t_note: bool = True) -> str:
     if rep is None:
         return ""
     cells = []
@@ -73,7 +73,7 @@ def full_protocol() -> str:
             dim = sum_width(den_rep)
             lines.append(row(f"`{model}` denoiser read", dim, den_rep["representations"]["model"]))
         if best_rep:
-            lines.append(row(f"`{model}` **best read** ({parts(best_rep)})", "", 
+            lines.append(row(f"`{model}` **best read** ({parts(best_rep)})", "",
                              best_rep["representations"]["model"], t_note=False))
         for rep, what in ((den_rep, "denoiser read"), (best_rep, "best read")):
             if rep and "random_encoder" in rep["representations"]:
@@ -90,8 +90,13 @@ def full_protocol() -> str:
 
 
 def sum_width(report: dict) -> str:
+    """The denoiser read's width, e.g. "928 (17 blocks, avg)"."""
+    import drlkit
+
     read = report.get("read") or {}
-    return f"{len(read.get('layers', []))} blocks, {read.get('pool', 'avg')}"
+    model = drlkit.load(report["file"], device="cpu")
+    width = model.feature_dim("denoiser", layers=read.get("layers"), pool=read.get("pool"))
+    return f"{width} ({len(read.get('layers', []))} blocks, {read.get('pool', 'avg')})"
 
 
 def parts(report: dict) -> str:
@@ -161,6 +166,75 @@ def picture(sweep: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def linear_test(report: dict | None, rep: str = "model") -> float | None:
+    if not report or rep not in report["representations"]:
+        return None
+    return report["representations"][rep]["best"]["linear"]["test"]
+
+
+def findings() -> str:
+    """The issue's targets against what the reports and the bench say (no number typed by hand)."""
+    c_best, c_den = load(STUDY / "cifar10-best.json"), load(STUDY / "cifar10-denoiser.json")
+    cpu_best = load(STUDY / "cifar10-cpu-best.json")
+    fm_best = load(STUDY / "fashion-mnist-best.json")
+    bench = load(REPO / "bench" / "results" / "reads-cifar10.json")
+    simclr = linear_test(load(EARLIER["cifar10-simclr"]))
+    rows = ["| target (issue 39) | measured | |", "|---|---|---|"]
+
+    def status(v, goal, unit="%"):
+        if v is None:
+            return "not measured yet (queued in scripts/denoiser_study.sh)", "open"
+        text = f"{100 * v:.2f}{unit}" if unit == "%" else f"{v:.2f}x"
+        if v >= goal:
+            return text, "met"
+        gap = f"{100 * (goal - v):.2f} points" if unit == "%" else f"{goal - v:.2f}x"
+        return text, f"not met, {gap} short"
+
+    top = linear_test(c_best) or linear_test(c_den)
+    text, verdict = status(top, 0.75)
+    rows.append(f"| shipped `cifar10`, best read, >= 75% | {text} | {verdict} |")
+    text, verdict = status(linear_test(cpu_best), 0.72)
+    rows.append(f"| equal budget (`cifar10-cpu`, 640k images), best read, >= 72% (SimCLR "
+                f"{pct(simclr)}) | {text} | {verdict} |")
+    gaps = []
+    for rep, what in ((c_den, "denoiser read"), (c_best, "best read")):
+        trained, control = linear_test(rep), linear_test(rep, "random_encoder")
+        if trained is not None and control is not None:
+            gaps.append(f"{what} +{100 * (trained - control):.2f} points ({pct(trained)} against "
+                        f"{pct(control)})")
+    met = gaps and all(float(g.split("+")[1].split()[0]) >= 25 for g in gaps)
+    rows.append(f"| trained read >= 25 points above the random-init control | "
+                f"{'; '.join(gaps) or 'not measured yet'} | {'met' if met else 'open'} |")
+    fm = linear_test(fm_best)
+    fm_text = "not measured yet (queued)" if fm is None else pct(fm)
+    fm_ok = "open" if fm is None else ("met" if fm > 0.8636 else "not met")
+    rows.append(f"| Fashion-MNIST best read above raw pixels (84.75%) and the AE (86.36%) | "
+                f"{fm_text} | {fm_ok} |")
+    if bench:
+        by = {(r["read"], r["precision"]): r for r in bench["throughput"]}
+        f, b = by[("denoiser", "fp32")], by[("denoiser", "bf16")]
+        verdict = ("met in fp32 (encode's default precision)" if f["ratio_to_z"] >= 1 / 3
+                   else "not met in fp32")
+        verdict += "; " + ("met" if b["ratio_to_z"] >= 1 / 3 else "not met") + " in bf16"
+        rows.append(f"| denoiser read >= 1/3 of z's throughput on CPU | "
+                    f"{f['images_per_s']:.0f} against {by[('z', 'fp32')]['images_per_s']:.0f} "
+                    f"img/s, {f['ratio_to_z']:.2f}x (fp32); {b['ratio_to_z']:.2f}x (bf16) | "
+                    f"{verdict} |")
+    return "\n".join(rows)
+
+
+def throughput(bench: dict) -> str:
+    rows = ["| read | width | fp32 img/s | x z | bf16 img/s | x z | peak memory added |",
+            "|---" * 7 + "|"]
+    by = {(r["read"], r["precision"]): r for r in bench["throughput"]}
+    for read in dict.fromkeys(r["read"] for r in bench["throughput"]):
+        f, b = by[(read, "fp32")], by[(read, "bf16")]
+        rows.append(f"| {read} | {f['width']} | {f['images_per_s']:.0f} | {f['ratio_to_z']:.2f} "
+                    f"| {b['images_per_s']:.0f} | {b['ratio_to_z']:.2f} | "
+                    f"{bench['peak_memory_mib'][read]:.0f} MiB |")
+    return "\n".join(rows)
+
+
 def main() -> None:
     sweep = load(STUDY / "sweep-cifar10.json")
     if sweep:
@@ -170,6 +244,12 @@ def main() -> None:
     table = full_protocol()
     (STUDY / "full.md").write_text(table + "\n")
     print(table)
+    bench = load(REPO / "bench" / "results" / "reads-cifar10.json")
+    if bench:
+        (STUDY / "throughput.md").write_text(throughput(bench) + "\n")
+    targets = findings()
+    (STUDY / "targets.md").write_text(targets + "\n")
+    print(targets)
 
 
 if __name__ == "__main__":

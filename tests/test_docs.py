@@ -154,3 +154,38 @@ def test_performance_threads_table_is_its_benchmark():
     for n in (1, 2):
         row = next(line for line in table.splitlines() if line.startswith(f"| {n} |"))
         assert row == f"| {n} | {got[(n, 0)]} | {got[(n, 1)]} |", row
+
+
+def test_readme_pooled_claim_is_every_pooled_report():
+    """'+A to +B points over N encoders': each `--features pooled` report beside its z report."""
+    import json
+
+    gains = []
+    for pooled in sorted((ROOT / "docs" / "benchmarks").rglob("*-pooled.json")):
+        z = pooled.with_name(pooled.name.replace("-pooled.json", ".json"))
+        test = [json.loads(p.read_text())["representations"]["model"]["best"]["linear"]["test"]
+                for p in (z, pooled)]
+        gains.append(100 * (test[1] - test[0]))
+    assert gains and min(gains) > 0
+    readme = (ROOT / "README.md").read_text()
+    assert (f"+{min(gains):.2f} to +{max(gains):.2f} points over {len(gains)} encoders"
+            in readme)
+
+
+def test_readme_reads_figures_are_the_cifar10_card():
+    """The README's denoiser-read and best-read figures are the shipped cifar10 card's `reads`,
+    which scripts/card_reads.py writes from the full-protocol reports."""
+    import json
+
+    import drlkit
+
+    model = drlkit.load("cifar10")
+    reads = model.card["reads"]
+    readme = " ".join((ROOT / "README.md").read_text().split())  # line breaks as spaces
+    den, best = reads["denoiser"]["linear"]["test"], reads["best"]["linear"]["test"]
+    control = json.loads((ROOT / reads["denoiser"]["report"]).read_text())
+    rnd = control["representations"]["random_encoder"]["best"]["linear"]["test"]
+    assert f"cifar10` probes at {100 * den:.2f}% on the CIFAR-10 test set" in readme
+    assert f"{100 * rnd:.2f}% for the same network untrained" in readme
+    assert f"its best read, {reads['best']['read']}, at {100 * best:.2f}%" in readme
+    assert f"features=\"best\") # (N, {model.feature_dim('best')})" in readme

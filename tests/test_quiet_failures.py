@@ -198,3 +198,45 @@ def test_file_list_reader_handles_crlf_and_blank_lines():
     from drlkit.files import read_file_list
 
     assert read_file_list("-", io.StringIO("a.png\r\n\r\nb c.png\n")) == ["a.png", "b c.png"]
+
+
+# ------------------------------------------------------------------ threads
+
+
+def test_threads_default_leaves_busy_cores_alone(monkeypatch, tmp_path, tiny, folder):
+    import torch
+
+    from drlkit import threads
+
+    monkeypatch.setattr(threads.os, "sched_getaffinity", lambda _pid: {0, 1}, raising=False)
+    monkeypatch.setattr(threads, "busy_cores", lambda: 1)
+    assert threads.auto_threads() == 1
+    monkeypatch.setattr(threads, "busy_cores", lambda: 5)
+    assert threads.auto_threads() == 1  # never 0
+    monkeypatch.setattr(threads, "busy_cores", lambda: 0)
+    assert threads.auto_threads() == 2
+    before = torch.get_num_threads()
+    try:
+        r = run("encode", folder, "--model", tiny, "-o", tmp_path / "f.npy", "--threads", "1",
+                "--quiet")
+        assert r.exit_code == 0 and torch.get_num_threads() == 1
+        r = run("encode", folder, "--model", tiny, "-o", tmp_path / "f.npy", "--quiet")
+        assert r.exit_code == 0 and torch.get_num_threads() == 2  # auto: no core busy
+        r = run("encode", folder, "--model", tiny, "-o", tmp_path / "f.npy", "--threads", "0")
+        assert r.exit_code == 2 and "--threads" in r.output
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_busy_cores_reads_the_runnable_count(monkeypatch):
+    from drlkit import threads
+
+    class Loadavg(io.StringIO):
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setattr("builtins.open", lambda *a, **k: Loadavg("0.50 0.40 0.30 3/200 12345\n"))
+    assert threads.busy_cores(samples=3, interval=0) == 2  # 3 running, one of them us

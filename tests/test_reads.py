@@ -16,7 +16,7 @@ from test_cli import CARD
 from drlkit.checkpoint import save_model
 from drlkit.cli import cli
 from drlkit.evaluation import evaluate_model, random_encoder
-from drlkit.reads import Z_TIMES, denoiser_read, parse_layers
+from drlkit.reads import DENOISER_DEFAULTS, Z_TIMES, denoiser_read, parse_layers
 from drlkit.scorenet import ResBlock
 from drlkit.transformer import DRLTransformer
 
@@ -74,9 +74,11 @@ def test_denoiser_read_shape_default_t_and_batch_invariance(model, images):
     np.testing.assert_allclose(model.encode(images, features="denoiser", batch_size=4), one,
                                atol=1e-5)
     np.testing.assert_allclose(model.encode(images[3:5], features="denoiser"), one[3:5], atol=1e-5)
-    # t omitted: the denoiser's own recommended t (0.02 without a card), not z's 0.5
-    np.testing.assert_allclose(model.encode(images, t=0.02, features="denoiser"), one, atol=1e-6)
-    assert not np.allclose(model.encode(images, t=0.5, features="denoiser"), one, atol=1e-3)
+    # t omitted: the denoiser's own recommended t (DENOISER_DEFAULTS without a card), not z's
+    t = DENOISER_DEFAULTS["t"]
+    assert t != model.recommended_t
+    np.testing.assert_allclose(model.encode(images, t=t, features="denoiser"), one, atol=1e-6)
+    assert not np.allclose(model.encode(images, t=0.9, features="denoiser"), one, atol=1e-3)
     assert model.encode(images, t=[0.02, 0.3], features="denoiser").shape == (9, 2, d)
 
 
@@ -196,7 +198,7 @@ def test_cli_encode_and_eval_take_the_denoiser_and_best_reads(tmp_path, data_roo
     saved = np.load(out)
     np.testing.assert_allclose(saved["codes"], m.encode(pixels, features="denoiser", layers="down"),
                                atol=1e-5)
-    assert float(saved["t"]) == 0.02
+    assert float(saved["t"]) == DENOISER_DEFAULTS["t"]
     r = runner.invoke(cli, ["encode", str(img), "--model", str(model_path), "--features", "best",
                             "--out", str(tmp_path / "b.npy"), "--quiet"])
     assert r.exit_code == 0, r.output
@@ -214,7 +216,7 @@ def test_cli_encode_and_eval_take_the_denoiser_and_best_reads(tmp_path, data_roo
                             "--report", str(report), "--quiet"])
     assert r.exit_code == 0, r.output
     rep = json.loads(report.read_text())
-    assert rep["features"] == "denoiser" and rep["t"] == [0.02]  # the card's t, not z's grid
+    assert rep["features"] == "denoiser" and rep["t"] == [DENOISER_DEFAULTS["t"]]  # not z's grid
     assert rep["read"] == {"layers": list(range(8)), "pool": "avg", "give_z": False}
     assert set(rep["representations"]) == {"model", "random_encoder"}
     r = runner.invoke(cli, ["eval", str(model_path), "--dataset", "mnist", "--data-root",

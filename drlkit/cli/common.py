@@ -62,7 +62,7 @@ def warnings_as_messages():
 
 
 FEATURES_HELP = ("z: the code (the paper's); pooled: the encoder's pooled features before its "
-                 "last layer; denoiser: the score net's block activations at a low noise level, "
+                 "last layer; denoiser: the score net's block activations at noise level t, "
                  "pooled (DRL models); best: the model's best measured read (its card's parts, "
                  "no --t).")
 

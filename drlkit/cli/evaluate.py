@@ -166,6 +166,10 @@ def evaluate(model_name, dataset, t_value, metrics, baselines, pixels_from, reus
     _write_outputs(out, report, table, plot, f"{model_name} on {dataset}")
     rec = out["recommended_t"]
     which = f"recommended t={rec}" if model.config.t_conditioned else "static code (t is ignored)"
+    if features == "best":
+        which = "best read (at its card's times)"
+    elif features == "denoiser":
+        which = f"denoiser read, t={rec}"
     if plot_embedding:
         from drlkit.plots import plot_embedding as plot_emb
 
