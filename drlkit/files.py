@@ -43,7 +43,7 @@ from drlkit.outputs import (  # noqa: F401 - read_features, read_files_list: par
     write_npz,
     write_sidecars,
 )
-from drlkit.preprocess import ImageReadError, display_path, is_image_path, load_image, to_model_input
+from drlkit.preprocess import ImageReadError, display_path, is_image_path, load_image, one_image
 
 PARTIAL_FORMAT = "drlkit-encode-partial-1"
 
@@ -132,7 +132,7 @@ class _Decoded(torch.utils.data.Dataset):
     def __getitem__(self, i: int) -> tuple[int, torch.Tensor | str]:
         try:
             image = load_image(self.paths[i])
-            return i, to_model_input(image, self.channels, self.size)[0]
+            return i, one_image(image, self.channels, self.size)[0]
         except ImageReadError as e:
             return i, e.reason
         except Exception as e:  # never let one file end the run; the reason is reported
@@ -227,7 +227,7 @@ def partial_dir(out: Path) -> Path:
 
 
 def _manifest(model: DRLModel, paths: Sequence[Path], ts: list[float], single: bool,
-              batch_size: int, precision: str, features: str, read: dict | None) -> dict:
+              batch_size: int, precision: str, features: str, read: dict | None = None) -> dict:
     from drlkit.checkpoint import encoder_digest
 
     names = hashlib.sha256(b"\0".join(os.fsencode(p) for p in paths)).hexdigest()

@@ -153,7 +153,8 @@ def test_encode_out_npz_holds_codes_files_t_and_skips(tmp_path, model, images):
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("f.")) == [
         "f.files.txt", "f.npy", "f.npz", "f.skipped.txt"]  # the .npz has no sidecars
     with np.load(tmp_path / "f.npz") as z:
-        assert sorted(z.files) == ["codes", "files", "skipped", "skipped_reasons", "t"]
+        assert sorted(z.files) == ["codes", "features", "files", "model", "skipped",
+                                   "skipped_reasons", "t"]
         np.testing.assert_array_equal(z["codes"], np.load(tmp_path / "f.npy"))
         assert z["t"].tolist() == [0.2, 0.6]
         assert [os.path.basename(s) for s in z["skipped"]] == ["broken.png"]
