@@ -273,12 +273,12 @@ def train(dataset, method, t_conditioned, t_sampler, views, view_crop, view_jitt
 @click.option("--model", "model_name", default=None,
               help="Registry name or .safetensors path [default: the default model].")
 @click.option("--t", "t_value", default=None, multiple=True,
-              help="Diffusion time(s) in [0, 1], e.g. 0.5 or 0.1,0.5,0.9 -> (N, T, D) "
-                   "[default: the model's recommended t].")
+              help="Diffusion time(s) in [0, 1], e.g. 0.5 or 0.1,0.5,0.9 -> (N, T, D); once "
+                   "[default: the read's recommended t; none for --features best].")
 @click.option("-o", "--out", type=click.Path(dir_okay=False), required=True,
               help="Output .npy, with sidecars <out>.files.txt (the image of each row) and "
                    "<out>.skipped.txt (path TAB reason) beside it; or a .npz holding all of it "
-                   "(arrays codes, files, t, skipped, skipped_reasons).")
+                   "(arrays codes, files, t, skipped, skipped_reasons, model, features).")
 @click.option("--batch-size", type=click.IntRange(1), default=256, show_default=True,
               help="Files decoded and written per batch (the unit of --resume); the encoder runs "
                    "its own fast batch.")
@@ -309,8 +309,9 @@ def encode(paths, files_from, include_hidden, model_name, t_value, out, batch_si
     """Embed image files and every image under folders (recursively, sorted by path).
 
     Rows follow the PATHS in the order given, then the --files-from list; a folder's images in
-    sorted path order; a file met twice is encoded once, at its first place. Images are read
-    as docs/api.md says (shorter side resized to the model's resolution, then a centre crop).
+    sorted path order; a file met twice is encoded once, at its first place. Each image is
+    resized as docs/index.md ("Size and channels") says: shorter side to the model's
+    resolution, then a centre crop.
 
     Files that cannot be used (not images, truncated, empty, decompression bombs, ...) are
     skipped and listed with the reason in <out>.skipped.txt. Finished batches are kept in
