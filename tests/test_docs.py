@@ -35,7 +35,15 @@ def text(html: Path) -> str:
 
 
 def test_every_docs_page_is_built(site):
-    pages = [p for p in (ROOT / "docs").rglob("*.md") if p.parent.name not in ("benchmarks", "evaluation")]
+    # generated tables under benchmarks/ and evaluation/ are included by pages, not pages;
+    # benchmarks/denoiser.md is a page of its own (mkdocs.yml's exclude_docs says the same)
+    def snippet(p: Path) -> bool:
+        rel = p.relative_to(ROOT / "docs")
+        return rel.parts[0] in ("benchmarks", "evaluation") and rel.as_posix() != \
+            "benchmarks/denoiser.md"
+
+    pages = [p for p in (ROOT / "docs").rglob("*.md") if not snippet(p)]
+    assert ROOT / "docs" / "benchmarks" / "denoiser.md" in pages
     assert len(pages) >= 15
     for page in pages:
         rel = page.relative_to(ROOT / "docs").with_suffix("")
