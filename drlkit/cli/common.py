@@ -79,18 +79,24 @@ pool_option = click.option("--pool", type=click.Choice(["avg", "grid2"]), defaul
 
 threads_option = click.option(
     "--threads", type=click.IntRange(1), default=None,
-    help="CPU threads for the networks [default: the cores that no other process is keeping "
-         "busy when the command starts, at least 1]. PyTorch's own default, one per core, runs "
-         "2x slower on a 2-core machine where another job holds a core (docs/performance.md, "
-         "'Threads').")
+    help="CPU threads for the networks [default for encode and eval: the cores that no other "
+         "process is keeping busy when the command starts, at least 1, unless OMP_NUM_THREADS "
+         "is set; for train: PyTorch's, so that a resumed run is bitwise the uninterrupted "
+         "one]. PyTorch's own default, one per core, runs 2x slower on a 2-core machine where "
+         "another job holds a core (docs/performance.md, 'Threads').")
 
 
-def set_threads(threads: int | None) -> None:
-    """--threads: PyTorch's intra-op threads (None: `drlkit.threads.auto_threads`)."""
+def set_threads(threads: int | None, auto: bool = True) -> None:
+    """--threads: PyTorch's intra-op threads. None: `drlkit.threads.auto_threads` when `auto`
+    and OMP_NUM_THREADS is not set (torchrun sets it), else PyTorch's default."""
+    import os
+
     import torch
 
     from drlkit.threads import auto_threads
 
+    if threads is None and (not auto or "OMP_NUM_THREADS" in os.environ):
+        return
     torch.set_num_threads(threads if threads is not None else auto_threads())
 
 

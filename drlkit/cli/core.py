@@ -214,7 +214,7 @@ def train(dataset, method, t_conditioned, t_sampler, views, view_crop, view_jitt
     from drlkit.train import TrainConfig
     from drlkit.train import train as run_training
 
-    set_threads(threads)
+    set_threads(threads, auto=False)  # bitwise resume needs the same threads every time
     try:
         parse_t_sampler(t_sampler)
     except ValueError as e:
@@ -287,7 +287,8 @@ def train(dataset, method, t_conditioned, t_sampler, views, view_crop, view_jitt
                    "at most 8].")
 @click.option("--resume", is_flag=True,
               help="Continue an interrupted run into the same --out (same files, model, t and "
-                   "batch size); the result equals an uninterrupted run.")
+                   "batch size); the result equals an uninterrupted run (bitwise at the same "
+                   "--threads).")
 @click.option("--strict", is_flag=True,
               help="Exit with status 1 if any file was skipped (the result is still written).")
 @click.option("--allow-empty", is_flag=True,
