@@ -137,9 +137,9 @@ def evaluate(model_name, dataset, t_value, metrics, baselines, pixels_from, reus
         raise click.BadParameter("the best read has its own times (its card's); leave out --t",
                                  param_hint="--t")
     if ts is None:
-        from drlkit.reads import denoiser_read, has_denoiser
+        from drlkit.reads import Z_TIMES, denoiser_read, has_denoiser
 
-        ts = [0.1, 0.3, 0.5, 0.7, 0.9]
+        ts = list(Z_TIMES)
         if features == "denoiser" and has_denoiser(model):
             ts = [denoiser_read(model).t]
     ts = [ts] if isinstance(ts, float) else ts
