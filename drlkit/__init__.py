@@ -6,6 +6,7 @@
 """
 
 from drlkit.checkpoint import CheckpointError, load_model, save_model
+from drlkit.classifier import DRLClassifier
 from drlkit.config import ModelConfig, preset
 from drlkit.evaluation import evaluate_model, t_sweep
 from drlkit.metrics import cluster, few_label, knn_probe, linear_probe, semi_supervised
@@ -19,6 +20,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CheckpointError",
+    "DRLClassifier",
     "DRLModel",
     "DRLTransformer",
     "ImageReadError",

@@ -27,7 +27,10 @@ CARD_KEYS = ("description", "preprocessing", "training", "data", "budget", "reco
              "metrics", "num_params")
 # Card keys a file may hold (JSON too): `reads`, each read's options and measured metrics and
 # which read is best (drlkit.reads; issue 39). Older files have none: the defaults apply.
-OPTIONAL_CARD_KEYS = ("reads",)
+# `classifier`: a DRLClassifier file (drlkit.classifier), whose head's tensors are the ones named
+# `classifier.*`; `load_model` sets them aside, so the file still loads as a model.
+OPTIONAL_CARD_KEYS = ("reads", "classifier")
+HEAD_PREFIX = "classifier."
 
 
 class CheckpointError(ValueError):
@@ -56,7 +59,7 @@ def tensors_digest(tensors: dict[str, torch.Tensor]) -> str:
     for name in sorted(tensors):
         t = tensors[name].detach().cpu().contiguous()
         h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     return h.hexdigest()
 
 
@@ -71,8 +74,13 @@ def encoder_digest(model: DRLModel) -> str:
 
 
 def save_model(model: DRLModel, path: str | os.PathLike, card: dict[str, Any],
-               dtype: torch.dtype = torch.float32) -> None:
-    """Export `model`'s weights and `card` (which must hold every key in CARD_KEYS but num_params)."""
+               dtype: torch.dtype = torch.float32,
+               head: dict[str, torch.Tensor] | None = None) -> None:
+    """Export `model`'s weights and `card` (which must hold every key in CARD_KEYS but num_params);
+    `head`: a classifier's own tensors, stored as they are under `classifier.<name>` (the card
+    must then hold `classifier`)."""
+    if (head is not None) != ("classifier" in card):
+        raise ValueError("a classifier head and the card's `classifier` entry go together")
     card = {**card, "num_params": count_params(model)}
     missing = [k for k in CARD_KEYS if k not in card]
     if missing:
@@ -82,6 +90,7 @@ def save_model(model: DRLModel, path: str | os.PathLike, card: dict[str, Any],
     metadata.update({k: json.dumps(card[k]) for k in CARD_KEYS})
     metadata.update({k: json.dumps(card[k]) for k in OPTIONAL_CARD_KEYS if k in card})
     tensors = {k: v.detach().to("cpu", dtype).contiguous() for k, v in model.state_dict().items()}
+    tensors.update({HEAD_PREFIX + k: v.detach().cpu().contiguous() for k, v in (head or {}).items()})
     metadata["tensors_sha256"] = tensors_digest(tensors)
     atomic_save(tensors, metadata, Path(path))
 
@@ -140,8 +149,11 @@ def read_header(path: str | os.PathLike) -> dict[str, Any]:
     return out
 
 
-def load_model(path: str | os.PathLike, device: str | torch.device | None = None) -> DRLModel:
+def load_model(path: str | os.PathLike, device: str | torch.device | None = None,
+               head: dict[str, torch.Tensor] | None = None) -> DRLModel:
     """Rebuild a DRLModel from a drlkit file: config from the header, strict state-dict load.
+    A classifier file's head tensors (`classifier.*`) are set aside, into `head` if given (their
+    names without the prefix).
 
     Raises:
         CheckpointError: the file is corrupt, truncated, not a drlkit file, or too new.
@@ -163,6 +175,11 @@ def load_model(path: str | os.PathLike, device: str | torch.device | None = None
                               "(tensors_sha256): the file is corrupt")
     card = {k: v for k, v in meta.items()
             if k not in ("config", "format", "format_version", "tensors_sha256")}
+    if "classifier" in card:
+        for k in [k for k in tensors if k.startswith(HEAD_PREFIX)]:
+            v = tensors.pop(k)
+            if head is not None:
+                head[k[len(HEAD_PREFIX):]] = v
     model = DRLModel(config, card=card)
     try:
         model.load_state_dict({k: v.float() for k, v in tensors.items()}, strict=True)

@@ -28,7 +28,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-from scipy import sparse
 from scipy.optimize import linear_sum_assignment
 from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
@@ -36,11 +35,13 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from sklearn.metrics.cluster import contingency_matrix
 from sklearn.model_selection import train_test_split
-from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
+from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler, normalize
 from sklearn.semi_supervised import LabelSpreading
 from sklearn.svm import SVC
+
+from drlkit.graph import KnnGraphKernel, spread_predictions
 
 C_GRID = (0.01, 0.1, 1.0, 10.0)
 VAL_FRACTION = 0.1
@@ -268,37 +269,6 @@ def few_label(x_train, y_train, x_test, y_test, n_labels: Sequence[int] = (100, 
 # --------------------------------------------------------------------------- label spreading
 
 
-class KnnGraphKernel:
-    """A LabelSpreading kernel: the symmetrised k-nearest-neighbour connectivity graph of the train
-    features (an edge where either point is among the other's k nearest, self included), built
-    once and reused across label draws.
-
-    Called as kernel(X, X) during fit (the train graph) and kernel(X, Y) (an (n_train, n_Y) matrix
-    whose column j marks Y[j]'s k nearest train points) to label new points.
-    """
-
-    def __init__(self, x_train: np.ndarray, k: int) -> None:
-        if k > len(x_train):
-            raise ValueError(f"k={k} neighbours but only {len(x_train)} train points")
-        self.x_train = x_train
-        self.k = k
-        self.nn = NearestNeighbors(n_neighbors=k).fit(x_train)
-        g = self.nn.kneighbors_graph(x_train, k, mode="connectivity")
-        self.graph = g.maximum(g.T).tocsr()
-
-    def __call__(self, x: np.ndarray, y: np.ndarray) -> sparse.csr_matrix:
-        if x.shape != self.x_train.shape or not np.array_equal(x, self.x_train):
-            raise ValueError("KnnGraphKernel was built for other train features")
-        if y is x:
-            return self.graph
-        return self.nn.kneighbors_graph(y, self.k, mode="connectivity").T.tocsr()
-
-
-def _spread_predictions(dist: np.ndarray) -> np.ndarray:
-    """Class codes from label distributions; -1 where no label reached (counted as wrong)."""
-    return np.where(dist.sum(axis=1) > 0, dist.argmax(axis=1), -1)
-
-
 def semi_supervised(x_train, y_train, x_test, y_test, n_labels: Sequence[int] = (100, 1000),
                     n_seeds: int = 5, k: int = 10, alpha: float = 0.2,
                     val_fraction: float = VAL_FRACTION, seed: int = 0) -> dict:
@@ -328,8 +298,8 @@ def semi_supervised(x_train, y_train, x_test, y_test, n_labels: Sequence[int] = 
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 ls = LabelSpreading(kernel=kernel, alpha=alpha, max_iter=30).fit(x_train, partial)
             dist = ls.label_distributions_
-            test.append(_accuracy(_spread_predictions(to_test @ dist), test_codes))
-            val_acc.append(_accuracy(_spread_predictions(dist[val]), codes[val]))
+            test.append(_accuracy(spread_predictions(to_test @ dist), test_codes))
+            val_acc.append(_accuracy(spread_predictions(dist[val]), codes[val]))
         out.update(_mean_std("accuracy", n, test, val_acc))
     return out
 

@@ -147,41 +147,48 @@ class DRLTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         return load(self.model, device=self._device())
 
     def _as_images(self, X: Any, reset: bool) -> Any:
-        """Validate X and return what DRLModel.encode takes: uint8 (N, H, W, C), a float (N, C, H, W)
-        tensor, or a list of paths / PIL images."""
-        streamed = isinstance(X, (torch.utils.data.Dataset, torch.utils.data.DataLoader,
-                                  Iterator))
-        if streamed or isinstance(X, (list, tuple)) and X and all(
-                isinstance(v, (str, os.PathLike, Image.Image)) for v in X):
-            if reset:
-                self.__dict__.pop("n_features_in_", None)  # not an array: no feature count
-            # files, PIL images and datasets: read and converted by encode, item by item (fit
-            # leaves an iterator unread for transform)
-            return X if streamed else list(X)
-        # sklearn's own checks: sparse, complex, object, empty and non-finite input get its messages
-        X = check_array(X, dtype="numeric", allow_nd=True, estimator=self, input_name="X")
-        if X.dtype == bool:
-            raise ValueError("X: expected uint8 pixels or floats in [0, 1], got dtype bool")
-        n_features = int(np.prod(X.shape[1:]))
+        return image_input(self, X, reset, self.model_.config)
+
+
+def image_input(est: Any, X: Any, reset: bool, cfg: ModelConfig) -> Any:
+    """Validate an estimator's X and return what DRLModel.encode takes: uint8 (N, H, W, C), a float
+    (N, C, H, W) tensor, or a list of paths / PIL images (or X itself, a dataset or iterator).
+
+    `cfg` is the model's config; `est` has the `image_shape` parameter; with reset=True its
+    `n_features_in_` is set (array input) or removed (anything else), else X is checked against it.
+    """
+    name = type(est).__name__
+    streamed = isinstance(X, (torch.utils.data.Dataset, torch.utils.data.DataLoader, Iterator))
+    if streamed or isinstance(X, (list, tuple)) and X and all(
+            isinstance(v, (str, os.PathLike, Image.Image)) for v in X):
         if reset:
-            self.n_features_in_ = n_features
-        elif n_features != getattr(self, "n_features_in_", n_features):
-            raise ValueError(f"X has {n_features} features, but DRLTransformer is expecting "
-                             f"{self.n_features_in_} features as input.")
-        if X.min() < 0:
-            raise ValueError(f"Negative values in data passed to DRLTransformer: pixels must be "
-                             f"0-255 (integers) or in [0, 1] (floats), got minimum {X.min()}")
-        integer = np.issubdtype(X.dtype, np.integer)
-        if X.max() > (255 if integer else 1):
-            expected = ("integer pixels must lie in 0-255" if integer else
-                        "float pixels must lie in [0, 1] (pass uint8 arrays for 0-255 data)")
-            raise ValueError(f"X: {expected}, got maximum {X.max()}")
-        cfg = self.model_.config
-        kind, row = layout(X.shape, True, cfg.channels, cfg.image_size, batched=True,
-                           image_shape=self.image_shape)
-        X = to_nchw(X, kind, row)  # (N, C, H, W), the rows read as encode reads them
-        # a copy with standard strides: numpy calls a transposed array with a channel axis of
-        # size 1 contiguous as it is, and PyTorch's convolutions then take another (equal up to
-        # rounding) path than for encode's own uint8 conversion
-        X = np.array(X, dtype=np.uint8 if integer else np.float32, copy=True, order="C")
-        return torch.from_numpy(X)
+            est.__dict__.pop("n_features_in_", None)  # not an array: no feature count
+        # files, PIL images and datasets: read and converted by encode, item by item (fit
+        # leaves an iterator unread for transform)
+        return X if streamed else list(X)
+    # sklearn's own checks: sparse, complex, object, empty and non-finite input get its messages
+    X = check_array(X, dtype="numeric", allow_nd=True, estimator=est, input_name="X")
+    if X.dtype == bool:
+        raise ValueError("X: expected uint8 pixels or floats in [0, 1], got dtype bool")
+    n_features = int(np.prod(X.shape[1:]))
+    if reset:
+        est.n_features_in_ = n_features
+    elif n_features != getattr(est, "n_features_in_", n_features):
+        raise ValueError(f"X has {n_features} features, but {name} is expecting "
+                         f"{est.n_features_in_} features as input.")
+    if X.min() < 0:
+        raise ValueError(f"Negative values in data passed to {name}: pixels must be "
+                         f"0-255 (integers) or in [0, 1] (floats), got minimum {X.min()}")
+    integer = np.issubdtype(X.dtype, np.integer)
+    if X.max() > (255 if integer else 1):
+        expected = ("integer pixels must lie in 0-255" if integer else
+                    "float pixels must lie in [0, 1] (pass uint8 arrays for 0-255 data)")
+        raise ValueError(f"X: {expected}, got maximum {X.max()}")
+    kind, row = layout(X.shape, True, cfg.channels, cfg.image_size, batched=True,
+                       image_shape=est.image_shape)
+    X = to_nchw(X, kind, row)  # (N, C, H, W), the rows read as encode reads them
+    # a copy with standard strides: numpy calls a transposed array with a channel axis of
+    # size 1 contiguous as it is, and PyTorch's convolutions then take another (equal up to
+    # rounding) path than for encode's own uint8 conversion
+    X = np.array(X, dtype=np.uint8 if integer else np.float32, copy=True, order="C")
+    return torch.from_numpy(X)

@@ -17,7 +17,8 @@ from sklearn.semi_supervised import LabelSpreading
 
 import drlkit
 from drlkit.data import load_dataset
-from drlkit.metrics import VAL_FRACTION, KnnGraphKernel, _spread_predictions, balanced_subset, val_split
+from drlkit.graph import KnnGraphKernel, spread_predictions
+from drlkit.metrics import VAL_FRACTION, balanced_subset, val_split
 
 
 def main() -> None:
@@ -44,7 +45,7 @@ def main() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         spread = LabelSpreading(kernel=kernel, alpha=0.2, max_iter=30).fit(z_train, partial)
-    pred = _spread_predictions(kernel(z_train, z_test).T.tocsr() @ spread.label_distributions_)
+    pred = spread_predictions(kernel(z_train, z_test).T.tocsr() @ spread.label_distributions_)
     reached = pred >= 0
     print(f"unreached test points: {1 - reached.mean():.1%}; accuracy among the reached: "
           f"{(pred[reached] == test.labels[reached]).mean():.1%}; "
