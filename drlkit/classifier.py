@@ -75,6 +75,8 @@ class DRLClassifier(ClassifierMixin, BaseEstimator):
         classes_: the class labels (ints or strings), in the order of predict_proba's columns.
         history_: one record per epoch (loss, seconds, images/s, graph seconds, pseudo-label
             accuracy and certainty).
+        labels_: the labels it was fitted with: image count, labelled count (per class), and
+            the sha256 of the class codes.
         net_: the fine-tuned network (drlkit.finetune.FinetuneNet), on `device`, in eval mode.
     """
 
@@ -154,6 +156,9 @@ class DRLClassifier(ClassifierMixin, BaseEstimator):
         self.t_ = t
         self.init_ = self._init_record(init, t)
         self.resumed_from_ = start
+        self.labels_ = {"n_images": len(codes), "n_labelled": int((codes >= 0).sum()),
+                        "per_class": np.bincount(codes[codes >= 0], minlength=len(classes)).tolist(),
+                        "sha256": stamp["labels_sha256"]}
         return self
 
     def predict_proba(self, X: Any, batch_size: int | None = None, on_error: str = "raise",
@@ -218,6 +223,7 @@ class DRLClassifier(ClassifierMixin, BaseEstimator):
         entry = {
             "init": self.init_, "t": self.t_, "method": self.method, "backbone": self.backbone,
             "classes": classes, "class_type": "str" if self.classes_.dtype == object else "int",
+            "labels": self.labels_,
             "options": {"epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr,
                         "weight_decay": self.weight_decay, "mixup": self.mixup, "k": self.k,
                         "precision": self.precision, "random_state": self.random_state},
@@ -267,6 +273,7 @@ class DRLClassifier(ClassifierMixin, BaseEstimator):
                                   f"{str(e).splitlines()[0]}") from None
         clf.net_ = net.to(model.device).eval()
         clf.t_, clf.init_, clf.history_ = entry["t"], entry["init"], entry["history"]
+        clf.labels_ = entry["labels"]
         clf.metrics_ = entry.get("metrics", {})
         return clf
 

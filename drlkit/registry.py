@@ -170,7 +170,8 @@ def load(name_or_path: str | os.PathLike | None = DEFAULT_MODEL,
 
 
 def list_models() -> list[dict[str, Any]]:
-    """One dict per registry entry: name, description, file, recommended t, headline metrics, and
+    """One dict per registry entry: name, description, file, recommended t, headline metrics, the
+    card's best read (`reads.best`: its parts and scores; None where the card names none), and
     `default` (True for the model `drlkit.load()` and `drlkit encode` use when none is named)."""
     rows = []
     for name, entry in REGISTRY.items():
@@ -180,6 +181,7 @@ def list_models() -> list[dict[str, Any]]:
         try:
             meta = read_header(path)
             row.update(recommended_t=meta["recommended_t"], metrics=meta["metrics"],
+                       best_read=meta.get("reads", {}).get("best"),
                        latent_dim=meta["config"]["latent_dim"],
                        t_conditioned=meta["config"]["t_conditioned"],
                        num_params=meta["num_params"]["total"])

@@ -19,7 +19,13 @@ EARLIER = {"cifar10": BENCH / "cifar10-gpu-long" / "drl.json",
            "cifar10-simclr": BENCH / "cifar10" / "simclr.json",
            "cifar10-ae": BENCH / "cifar10" / "ae.json",
            "fashion-mnist": BENCH / "fashion-mnist" / "drl.json",
-           "fashion-mnist-ae": BENCH / "fashion-mnist" / "ae.json"}
+           "fashion-mnist-ae": BENCH / "fashion-mnist" / "ae.json",
+           "cifar10-coarse": BENCH / "cifar10-gpu" / "coarse.json",
+           "cifar10-vdrl": BENCH / "cifar10-gpu" / "vdrl.json"}
+# earlier reports of the encoder's pooled features (before its last layer), same protocol
+POOLED = {"cifar10": BENCH / "cifar10-gpu-long" / "drl-pooled.json",
+          "cifar10-cpu": BENCH / "cifar10" / "drl-pooled.json",
+          "fashion-mnist": BENCH / "fashion-mnist" / "drl-pooled.json"}
 MODELS = ("cifar10", "cifar10-cpu", "cifar10-coarse", "cifar10-vdrl", "fashion-mnist", "mnist")
 SCORES = ("linear", "knn", "nmi", "few_label_100", "few_label_1000", "semi_supervised_100")
 
@@ -69,6 +75,11 @@ def full_protocol() -> str:
             z = earlier["representations"]["model"]
             lines.append(row(f"`{model}` z (the paper's code)", 128, z))
             lines.append(row(f"`{model}` multi-t z", 640, z, "multi_t"))
+        pooled = load(POOLED[model]) if model in POOLED else None
+        if pooled:
+            width = 4 * pooled["model_config"]["encoder_width"]
+            lines.append(row(f"`{model}` pooled (encoder, before its last layer)", width,
+                             pooled["representations"]["model"]))
         if den_rep:
             dim = sum_width(den_rep)
             lines.append(row(f"`{model}` denoiser read", dim, den_rep["representations"]["model"]))
@@ -87,6 +98,32 @@ def full_protocol() -> str:
         if rep:
             lines.append(row(label, 128, rep["representations"]["model"], t_note=False))
     return "\n".join(x for x in lines if x)
+
+
+def budget_curve() -> str:
+    """Best read (and denoiser read) against the images each CIFAR-10 DRL model has seen."""
+    import drlkit
+
+    rows = ["| model | images seen | how it was trained | denoiser read, test (val) | "
+            "best read, test (val) |", "|---|---|---|---|---|"]
+    points = []
+    for model in ("cifar10-coarse", "cifar10-vdrl", "cifar10-cpu", "cifar10"):
+        best_rep = load(STUDY / f"{model}-best.json")
+        den_rep = load(STUDY / f"{model}-denoiser.json")
+        if not best_rep and not den_rep:
+            continue
+        card = drlkit.load(model, device="cpu").card
+        tr = card["training"]
+        how = (f"{tr['method']}, {tr['t_sampler']}, batch {tr['batch_size']} x "
+               f"{tr['steps']:,} steps, {card['data']}")
+        cells = []
+        for rep in (den_rep, best_rep):
+            s = rep["representations"]["model"]["best"]["linear"] if rep else None
+            cells.append(f"{pct(s['test'])} ({pct(s['val'])})" if s else "-")
+        points.append(card["budget"]["images_seen"])
+        rows.append(f"| `{model}` | {card['budget']['images_seen']:,} | {how} | "
+                    + " | ".join(cells) + " |")
+    return "\n".join(rows)
 
 
 def sum_width(report: dict) -> str:
@@ -244,6 +281,9 @@ def main() -> None:
     table = full_protocol()
     (STUDY / "full.md").write_text(table + "\n")
     print(table)
+    budget = budget_curve()
+    (STUDY / "budget.md").write_text(budget + "\n")
+    print(budget)
     bench = load(REPO / "bench" / "results" / "reads-cifar10.json")
     if bench:
         (STUDY / "throughput.md").write_text(throughput(bench) + "\n")

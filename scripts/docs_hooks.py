@@ -46,8 +46,8 @@ def zoo_markdown(src_uri: str, files) -> str:
 def _zoo_summary() -> str:
     from drlkit.registry import DEFAULT_MODEL, list_models
 
-    lines = ["| name | code | recommended t | linear probe (test) | raw pixels | description |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| name | code | recommended t | linear probe (test) | best read (test) | raw pixels "
+             "| description |", "|---|---|---|---|---|---|---|"]
     for r in list_models():
         metrics = r["metrics"]
         acc = metrics.get("linear_probe", {}).get("accuracy")
@@ -55,7 +55,10 @@ def _zoo_summary() -> str:
         name = f"[`{r['name']}`](#{r['name']})" + (" (default)" if r["name"] == DEFAULT_MODEL else "")
         code = f"{r['latent_dim']}-d, " + ("t-conditioned" if r["t_conditioned"] else "static")
         t = r["recommended_t"] if r["t_conditioned"] else "- (static)"
-        lines.append(f"| {name} | {code} | {t} | {_pct(acc)} | {_pct(pix)} "
+        best = r.get("best_read") or {}
+        read = (f"{_pct(best['linear']['test'])} ({best['read']})" if best.get("linear")
+                else "-")
+        lines.append(f"| {name} | {code} | {t} | {_pct(acc)} | {read} | {_pct(pix)} "
                      f"| {r['description']} |")
     return "\n".join(lines)
 

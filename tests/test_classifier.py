@@ -163,6 +163,8 @@ def test_save_load_and_pickle(tmp_path):
     back = DRLClassifier.load(path)
     np.testing.assert_array_equal(back.predict_proba(X), clf.predict_proba(X))  # bit for bit
     assert back.metrics_ == {"test_accuracy": 0.5} and back.backbone == "denoiser"
+    assert back.labels_ == clf.labels_ and clf.labels_["per_class"] == [4, 4]
+    assert clf.labels_["n_images"] == 64 and clf.labels_["n_labelled"] == 8
     model = drlkit.load(path)  # still a model: its encoder encodes
     np.testing.assert_array_equal(model.encode(X[:4], t=0.5), clf.net_.model.encode(X[:4], t=0.5))
     assert model.card["classifier"]["classes"] == [0, 1]

@@ -67,6 +67,11 @@ def test_zoo_page_is_generated_from_the_registry(site):
     assert "t sampler uniform-t" in drl and "chosen on validation" in drl
     # NMI and ARI are scores, not percentages: cifar10-cpu's NMI 0.1206 reads 0.121
     assert "0.121 (t=0.5)" in drl and "12.06%" not in zoo
+    # the summary's best-read column is each card's `reads.best`
+    for name, entry in REGISTRY.items():
+        best = read_header(ROOT / "checkpoints" / entry.file).get("reads", {}).get("best")
+        if best:
+            assert f"{100 * best['linear']['test']:.2f}% ({best['read']})" in zoo, name
 
 
 def test_every_shipped_model_has_a_page_that_matches_its_card():
