@@ -39,7 +39,7 @@ REGISTRY: dict[str, Entry] = {
     ),
     "cifar10-cpu": Entry(
         file="cifar10-cpu.safetensors",
-        sha256="0f813f295545b577142fb3e9663ccccf86498f291158d136986c6907264da134",
+        sha256="82cb33102a18797edfadbcf8b5a1a0bf6ab55af5358c7a7ed5881cc96f7ed491",
         description="t-conditioned DRL, small preset, CIFAR-10 train (lossless), CPU-trained 640k images",
     ),
     "fashion-mnist": Entry(

@@ -21,7 +21,8 @@ EARLIER = {"cifar10": BENCH / "cifar10-gpu-long" / "drl.json",
            "fashion-mnist": BENCH / "fashion-mnist" / "drl.json",
            "fashion-mnist-ae": BENCH / "fashion-mnist" / "ae.json",
            "cifar10-coarse": BENCH / "cifar10-gpu" / "coarse.json",
-           "cifar10-vdrl": BENCH / "cifar10-gpu" / "vdrl.json"}
+           "cifar10-vdrl": BENCH / "cifar10-gpu" / "vdrl.json",
+           "mnist": REPO / "docs" / "evaluation" / "mnist.json"}
 # earlier reports of the encoder's pooled features (before its last layer), same protocol
 POOLED = {"cifar10": BENCH / "cifar10-gpu-long" / "drl-pooled.json",
           "cifar10-cpu": BENCH / "cifar10" / "drl-pooled.json",

@@ -202,3 +202,31 @@ def test_readme_reads_figures_are_the_cifar10_card():
     assert f"{100 * rnd:.2f}% for the same network untrained" in readme
     assert f"its best read, {reads['best']['read']}, at {100 * best:.2f}%" in readme
     assert f"features=\"best\") # (N, {model.feature_dim('best')})" in readme
+
+
+def test_model_pages_reads_tables_are_their_cards():
+    """A model page's "Reads" table (scripts/card_reads.py writes the card) shows each read's
+    linear-probe, kNN and few-label figures as the card records them."""
+    keys = {"best": "best", "denoiser": "denoiser", "multi-t z": "multi_t_z",
+            "pooled encoder features": "pooled", "z": "z"}
+    checked = 0
+    for name, entry in REGISTRY.items():
+        page = (ROOT / "docs" / "models" / f"{name}.md").read_text()
+        if "## Reads" not in page:
+            continue
+        reads = read_header(ROOT / "checkpoints" / entry.file)["reads"]
+        table = page.split("## Reads", 1)[1].split("\n\n| read |", 1)[1].split("\n\n", 1)[0]
+        for line in table.splitlines()[2:]:
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            key = next(v for k, v in sorted(keys.items(), key=lambda kv: -len(kv[0]))
+                       if cells[0].startswith(k))
+            metrics = reads[key]["metrics"]
+            assert cells[2] == f"**{100 * reads[key]['linear']['test']:.2f}%**", (name, key)
+            assert cells[3] == f"{100 * metrics['knn']:.2f}%", (name, key)
+            for cell, metric in zip(cells[4:], ("nmi", "few_label_100", "few_label_1000"),
+                                    strict=True):
+                want = "-" if metric not in metrics else (
+                    f"{metrics[metric]:.3f}" if metric == "nmi" else f"{100 * metrics[metric]:.2f}%")
+                assert cell == want, (name, key, metric)
+            checked += 1
+    assert checked >= 10  # cifar10's and cifar10-cpu's five reads
