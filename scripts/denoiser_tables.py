@@ -127,6 +127,21 @@ def budget_curve() -> str:
     return "\n".join(rows)
 
 
+def copies_table(copies: dict) -> str:
+    """scripts/denoiser_copies.py: each model's denoiser read on the lossless and the JPEG copy."""
+    rows = [f"Subset: {copies['train']:,} train / {copies['test']:,} test images (stratified, "
+            f"seed 0), the same images in both copies; {copies['protocol']}. "
+            f"{copies['hardware']}, {copies['wall_time_s'] / 60:.0f} min.", "",
+            "| model (trained on) | read on the lossless copy, test (val) | read on the JPEG copy, "
+            "test (val) | JPEG - lossless, test |", "|---|---|---|---|"]
+    for name, r in copies["results"].items():
+        png, jpeg = r["png"], r["jpeg"]
+        rows.append(f"| `{name}` ({r['data']}) | {pct(png['test'])} ({pct(png['val'])}) | "
+                    f"{pct(jpeg['test'])} ({pct(jpeg['val'])}) | "
+                    f"{100 * (jpeg['test'] - png['test']):+.2f} points |")
+    return "\n".join(rows)
+
+
 def sum_width(report: dict) -> str:
     """The denoiser read's width, e.g. "928 (17 blocks, avg)"."""
     import drlkit
@@ -285,6 +300,10 @@ def main() -> None:
     budget = budget_curve()
     (STUDY / "budget.md").write_text(budget + "\n")
     print(budget)
+    copies = load(STUDY / "copies.json")
+    if copies:
+        (STUDY / "copies.md").write_text(copies_table(copies) + "\n")
+        print(copies_table(copies))
     bench = load(REPO / "bench" / "results" / "reads-cifar10.json")
     if bench:
         (STUDY / "throughput.md").write_text(throughput(bench) + "\n")

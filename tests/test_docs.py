@@ -230,3 +230,34 @@ def test_model_pages_reads_tables_are_their_cards():
                 assert cell == want, (name, key, metric)
             checked += 1
     assert checked >= 10  # cifar10's and cifar10-cpu's five reads
+
+
+def test_denoiser_page_ship_and_budget_figures_are_the_reports():
+    """The figures of "The budget curve" and "Why the CPU run reads better" are the two models'
+    full-protocol reports (docs/benchmarks/denoiser/cifar10*-{denoiser,best}.json)."""
+    import json
+
+    study = ROOT / "docs" / "benchmarks" / "denoiser"
+    page = " ".join((study / "body.md").read_text().split())
+
+    def best(name, score="linear", split="test"):
+        rep = json.loads((study / f"{name}.json").read_text())
+        return rep["representations"]["model"]["best"][score][split]
+
+    gpu_d, cpu_d = best("cifar10-denoiser"), best("cifar10-cpu-denoiser")
+    gpu_b, cpu_b = best("cifar10-best"), best("cifar10-cpu-best")
+    gpu_dv, cpu_dv = best("cifar10-denoiser", split="val"), best("cifar10-cpu-denoiser", split="val")
+    assert best("cifar10-best", split="val") == best("cifar10-cpu-best", split="val")  # the tie
+    tie = 100 * best("cifar10-best", split="val")
+    assert f"reads {100 * (cpu_d - gpu_d):.2f} points lower with the denoiser read" in page
+    assert f"and {100 * (cpu_b - gpu_b):.2f} lower with the best read on test" in page
+    assert f"on validation, {100 * (cpu_dv - gpu_dv):.2f} lower" in page
+    assert f"the best reads tie at {tie:.2f}%" in page
+    assert (f"read {100 * cpu_d:.2f}% against {100 * gpu_d:.2f}% on test ({100 * cpu_dv:.2f}% "
+            f"against {100 * gpu_dv:.2f}% on validation), best read {100 * cpu_b:.2f}% against "
+            f"{100 * gpu_b:.2f}% ({tie:.2f}% each on validation)") in page
+    nmi = (best("cifar10-cpu-best", "nmi", "val"), best("cifar10-best", "nmi", "val"))
+    few = (best("cifar10-cpu-best", "few_label_100", "val"),
+           best("cifar10-best", "few_label_100", "val"))
+    assert (f"(NMI {nmi[0]:.3f} against {nmi[1]:.3f}; 100 labels {100 * few[0]:.2f}% against "
+            f"{100 * few[1]:.2f}%)") in page
