@@ -4,7 +4,8 @@ scripts/denoiser_study.sh (docs/benchmarks/denoiser/) and the model's earlier `d
 report (z at each t and the multi-t code).
 
     python scripts/card_reads.py cifar10 --earlier docs/benchmarks/cifar10-gpu-long/drl.json
-    # then put the printed sha256 into drlkit/registry.py
+
+The file's new sha256 is written into its entry in drlkit/registry.py.
 
 The best read is the candidate with the highest validation linear-probe accuracy: z at its
 recommended t, the multi-t z, the denoiser read, and the denoiser read beside the multi-t z.
@@ -89,7 +90,22 @@ def main() -> None:
                                               for k, v in candidates.items())}
     update_card(path, reads=reads)
     print(json.dumps(reads, indent=1))
-    print(f"{path}: sha256 {sha256sum(path)}")
+    digest = sha256sum(path)
+    set_registry_sha(args.model, digest)
+    print(f"{path}: sha256 {digest} (written into drlkit/registry.py)")
+
+
+def set_registry_sha(name: str, digest: str) -> None:
+    """Replace the sha256 of registry entry `name` in drlkit/registry.py's literal table."""
+    import re
+
+    src = Path(__file__).resolve().parents[1] / "drlkit" / "registry.py"
+    text = src.read_text()
+    pattern = re.compile(r'(    "' + re.escape(name) + r'": Entry\(\n[^)]*?sha256=")[0-9a-f]{64}(")')
+    new, n = pattern.subn(lambda m: m.group(1) + digest + m.group(2), text)
+    if n != 1:
+        raise SystemExit(f"registry.py: found {n} entries named {name!r}; set its sha256 by hand")
+    src.write_text(new)
 
 
 if __name__ == "__main__":
