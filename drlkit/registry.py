@@ -44,7 +44,7 @@ REGISTRY: dict[str, Entry] = {
     ),
     "fashion-mnist": Entry(
         file="fashion-mnist.safetensors",
-        sha256="57112fbcdb3284f9ad1ff8f2ab2d58c51195f3e33b6d2b00ba54fb89df6f3061",
+        sha256="804160fd6edf812e9933a227aa70820a872363ad7f1f19756b54b266780dc475",
         description="t-conditioned DRL, small preset, Fashion-MNIST train, CPU-trained 128k images",
     ),
     "mnist-2d": Entry(

@@ -222,14 +222,15 @@ def test_model_pages_reads_tables_are_their_cards():
                        if cells[0].startswith(k))
             metrics = reads[key]["metrics"]
             assert cells[2] == f"**{100 * reads[key]['linear']['test']:.2f}%**", (name, key)
-            assert cells[3] == f"{100 * metrics['knn']:.2f}%", (name, key)
+            knn = metrics.get("knn")
+            assert cells[3] == ("-" if knn is None else f"{100 * knn:.2f}%"), (name, key)
             for cell, metric in zip(cells[4:], ("nmi", "few_label_100", "few_label_1000"),
                                     strict=True):
                 want = "-" if metric not in metrics else (
                     f"{metrics[metric]:.3f}" if metric == "nmi" else f"{100 * metrics[metric]:.2f}%")
                 assert cell == want, (name, key, metric)
             checked += 1
-    assert checked >= 10  # cifar10's and cifar10-cpu's five reads
+    assert checked >= 15  # the five reads of cifar10, cifar10-cpu and fashion-mnist
 
 
 def test_denoiser_page_ship_and_budget_figures_are_the_reports():
@@ -261,3 +262,9 @@ def test_denoiser_page_ship_and_budget_figures_are_the_reports():
            best("cifar10-best", "few_label_100", "val"))
     assert (f"(NMI {nmi[0]:.3f} against {nmi[1]:.3f}; 100 labels {100 * few[0]:.2f}% against "
             f"{100 * few[1]:.2f}%)") in page
+    fm_d, fm_b = best("fashion-mnist-denoiser"), best("fashion-mnist-best")
+    assert f"probes at {100 * fm_d:.2f}%, the best read at {100 * fm_b:.2f}%" in page
+    simclr = read_header(ROOT / "checkpoints" / REGISTRY["cifar10-simclr"].file)
+    code = simclr["metrics"]["linear_probe"]["accuracy"]
+    assert (f"best read {100 * cpu_b:.2f}%, {100 * (cpu_b - code):.2f} points above SimCLR's "
+            f"code ({100 * code:.2f}%)") in page
