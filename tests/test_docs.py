@@ -262,6 +262,14 @@ def test_denoiser_page_ship_and_budget_figures_are_the_reports():
            best("cifar10-best", "few_label_100", "val"))
     assert (f"(NMI {nmi[0]:.3f} against {nmi[1]:.3f}; 100 labels {100 * few[0]:.2f}% against "
             f"{100 * few[1]:.2f}%)") in page
+    copies = json.loads((study / "copies.json").read_text())["results"]
+    gap = {m: {s: 100 * (r["jpeg"][s] - r["png"][s]) for s in ("test", "val")}
+           for m, r in copies.items()}
+    assert (f"(-{-gap['cifar10']['test']:.2f} points on test, -{-gap['cifar10']['val']:.2f} on "
+            "validation)") in page
+    assert (f"less than `cifar10-cpu` on JPEG input (-{-gap['cifar10']['test']:.2f} against "
+            f"-{-gap['cifar10-cpu']['test']:.2f})") in page
+    assert all(g["test"] < 0 and g["val"] < 0 for g in gap.values())  # "both read JPEG worse"
     fm_d, fm_b = best("fashion-mnist-denoiser"), best("fashion-mnist-best")
     assert f"probes at {100 * fm_d:.2f}%, the best read at {100 * fm_b:.2f}%" in page
     simclr = read_header(ROOT / "checkpoints" / REGISTRY["cifar10-simclr"].file)
