@@ -39,3 +39,13 @@ def synthetic_dataset(n: int = 64, size: int = 16, channels: int = 1, seed: int 
         sl = slice(0, size // 2) if y == 0 else slice(size // 2, size)
         img[i, :, sl] = np.clip(img[i, :, sl].astype(int) + 180, 0, 255)
     return ImageDataset(img, labels.astype(np.int64), ["left", "right"], "synthetic blobs")
+
+
+@pytest.fixture(autouse=True)
+def _keep_torch_threads():
+    """Commands run in-process (CliRunner) set PyTorch's thread count (--threads, or the
+    load-aware default of encode/eval/finetune): put it back after each test, so that no test
+    inherits another's, as separate processes never do."""
+    n = torch.get_num_threads()
+    yield
+    torch.set_num_threads(n)
