@@ -144,7 +144,8 @@ class DRLClassifier(ClassifierMixin, BaseEstimator):
         tuner = Finetuner(net, images, codes, len(classes), opts, device,
                           resolve_precision(self.precision, device), known, bool(self.progress))
         state = Path(self.checkpoint_dir) / STATE_FILE if self.checkpoint_dir is not None else None
-        stamp = fingerprint(opts, codes, self._init_record(init, t))
+        record = self._init_record(init, t)
+        stamp = fingerprint(opts, codes, record)
         start = self._resume_from(state, tuner, stamp)
         for e in range(start, opts.epochs):
             tuner.epoch(e)
@@ -154,7 +155,7 @@ class DRLClassifier(ClassifierMixin, BaseEstimator):
         self.net_ = net.eval()
         self.history_ = tuner.history
         self.t_ = t
-        self.init_ = self._init_record(init, t)
+        self.init_ = record
         self.resumed_from_ = start
         self.labels_ = {"n_images": len(codes), "n_labelled": int((codes >= 0).sum()),
                         "per_class": np.bincount(codes[codes >= 0], minlength=len(classes)).tolist(),

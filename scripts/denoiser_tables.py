@@ -107,7 +107,6 @@ def budget_curve() -> str:
 
     rows = ["| model | images seen | how it was trained | denoiser read, test (val) | "
             "best read, test (val) |", "|---|---|---|---|---|"]
-    points = []
     for model in ("cifar10-coarse", "cifar10-vdrl", "cifar10-cpu", "cifar10"):
         best_rep = load(STUDY / f"{model}-best.json")
         den_rep = load(STUDY / f"{model}-denoiser.json")
@@ -121,7 +120,6 @@ def budget_curve() -> str:
         for rep in (den_rep, best_rep):
             s = rep["representations"]["model"]["best"]["linear"] if rep else None
             cells.append(f"{pct(s['test'])} ({pct(s['val'])})" if s else "-")
-        points.append(card["budget"]["images_seen"])
         rows.append(f"| `{model}` | {card['budget']['images_seen']:,} | {how} | "
                     + " | ".join(cells) + " |")
     return "\n".join(rows)
