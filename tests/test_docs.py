@@ -90,9 +90,7 @@ def test_every_shipped_model_has_a_page_that_matches_its_card():
 
 
 def test_zoo_budget_line_says_how_long_a_run_was_stopped():
-    spec = importlib.util.spec_from_file_location("docs_hooks", ROOT / "scripts" / "docs_hooks.py")
-    hooks = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(hooks)
+    hooks = _script("docs_hooks")
     budget = {"steps": 10000, "images_seen": 640000, "wall_time_s": 3600.0, "precision": "float32"}
     assert hooks._budget(budget) == "10,000 steps, 640,000 images seen, 60 min in training steps, float32"
     assert "6 min stopped, not counted" in hooks._budget({**budget, "paused_s": 390.0})
@@ -241,9 +239,9 @@ def test_denoiser_page_ship_and_budget_figures_are_the_reports():
     study = ROOT / "docs" / "benchmarks" / "denoiser"
     page = " ".join((study / "body.md").read_text().split())
 
-    def best(name, score="linear", split="test"):
-        rep = json.loads((study / f"{name}.json").read_text())
-        return rep["representations"]["model"]["best"][score][split]
+    def best(name, score="linear", split="test", rep="model"):
+        report = json.loads((study / f"{name}.json").read_text())
+        return report["representations"][rep]["best"][score][split]
 
     gpu_d, cpu_d = best("cifar10-denoiser"), best("cifar10-cpu-denoiser")
     gpu_b, cpu_b = best("cifar10-best"), best("cifar10-cpu-best")
@@ -270,9 +268,43 @@ def test_denoiser_page_ship_and_budget_figures_are_the_reports():
     assert (f"less than `cifar10-cpu` on JPEG input (-{-gap['cifar10']['test']:.2f} against "
             f"-{-gap['cifar10-cpu']['test']:.2f})") in page
     assert all(g["test"] < 0 and g["val"] < 0 for g in gap.values())  # "both read JPEG worse"
+    ctrl_b = best("cifar10-best", rep="random_encoder")
+    ctrl_d = best("cifar10-denoiser", rep="random_encoder")
+    ctrl_knn = best("cifar10-best", "knn", rep="random_encoder")
+    assert (f"the best way probes at {100 * ctrl_b:.2f}% (kNN {100 * ctrl_knn:.2f}%), against "
+            f"{100 * ctrl_d:.2f}% for its denoiser read alone") in page
+    assert (f"The trained best read is {100 * (gpu_b - ctrl_b):.2f} points above it; the issue's "
+            f"25-point target names the denoiser read, +{100 * (gpu_d - ctrl_d):.2f}.") in page
     fm_d, fm_b = best("fashion-mnist-denoiser"), best("fashion-mnist-best")
     assert f"probes at {100 * fm_d:.2f}%, the best read at {100 * fm_b:.2f}%" in page
     simclr = read_header(ROOT / "checkpoints" / REGISTRY["cifar10-simclr"].file)
     code = simclr["metrics"]["linear_probe"]["accuracy"]
     assert (f"best read {100 * cpu_b:.2f}%, {100 * (cpu_b - code):.2f} points above SimCLR's "
             f"code ({100 * code:.2f}%)") in page
+
+
+def _script(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("name, folder", [("denoiser_tables", "denoiser"),
+                                          ("finetune_tables", "finetune")])
+def test_generated_study_tables_are_their_commands_output(name, folder):
+    """Each table a study page includes is what its script writes from the committed reports
+    now: a report added or re-run without re-running the script fails here."""
+    files = _script(name).render()
+    assert files
+    for file, want in files.items():
+        path = ROOT / "docs" / "benchmarks" / folder / file
+        assert path.read_text() == want, f"{path} is stale: python scripts/{name}.py"
+
+
+def test_finetune_page_includes_every_generated_table(site):
+    page = (ROOT / "docs" / "benchmarks" / "finetune.md").read_text()
+    for file in _script("finetune_tables").render():
+        assert f'--8<-- "docs/benchmarks/finetune/{file}"' in page
+    html = text(site / "benchmarks" / "finetune" / "index.html")
+    assert "laplacenet epoch" in html and "4000 labels: test" in html
