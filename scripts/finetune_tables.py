@@ -71,19 +71,29 @@ def label(row: str) -> tuple[str, str, str]:
 
 
 def minutes(rep: dict | None) -> str:
-    return "-" if rep is None else f"{rep['wall_time_s'] / 60:.0f} min"
+    """The run's wall time, and the share of its epochs spent on the feature pass + graph step."""
+    if rep is None:
+        return "-"
+    hist = rep.get("history", [])
+    graph = sum(h.get("graph_s", 0.0) for h in hist)
+    share = f" ({100 * graph / sum(h['seconds'] for h in hist):.0f}% graph)" if graph else ""
+    return f"{rep['wall_time_s'] / 60:.0f} min{share}"
 
 
 def pseudo(rep: dict | None) -> str:
-    acc = [h["pseudo_label_accuracy"] for h in (rep or {}).get("history", [])
-           if "pseudo_label_accuracy" in h]
-    return "-" if not acc else f"{100 * acc[0]:.1f}% → {100 * acc[-1]:.1f}%"
+    """Pseudo-label accuracy on the unlabelled images, first and last epoch, and the last
+    epoch's mean certainty (1 - H / log C)."""
+    hist = [h for h in (rep or {}).get("history", []) if "pseudo_label_accuracy" in h]
+    if not hist:
+        return "-"
+    return (f"{100 * hist[0]['pseudo_label_accuracy']:.1f}% → "
+            f"{100 * hist[-1]['pseudo_label_accuracy']:.1f}% (certainty {hist[-1]['certainty']:.3f})")
 
 
 def cifar10_table() -> str:
     n_draws = max([len(draws_100(r)) for r in ROWS] + [1])
     lines = ["| init | method | backbone | 4000 labels: test | val | pseudo-labels, first → last "
-             "epoch | wall | 100 labels: test |",
+             "epoch | wall (graph share) | 100 labels: test |",
              "|---" * 8 + "|"]
     for row in ROWS:
         rep = run(f"c4000-{row}")
@@ -106,7 +116,7 @@ def cifar10_table() -> str:
 
 def mnist_table() -> str:
     lines = ["| init | method | backbone | 100 labels: test | val | pseudo-labels, first → last "
-             "epoch | wall |", "|---" * 7 + "|"]
+             "epoch | wall (graph share) |", "|---" * 7 + "|"]
     for row in ("drl-lap-enc", "random-lap-enc"):
         rep = run(f"m100-{row}")
         init, method, backbone = label(row)
@@ -118,13 +128,30 @@ def mnist_table() -> str:
     return "\n".join(lines)
 
 
+def ablations() -> str:
+    """One line per run in ablations/: a run of an earlier version, kept for comparison."""
+    lines = []
+    for path in sorted((STUDY / "ablations").glob("*.json")):
+        rep = load(path)
+        hist = rep["history"]
+        acc = rep["metrics"]
+        lines.append(f"- `{path.name}`: {rep['note']}: test {100 * acc['test_accuracy']:.2f}%, "
+                     f"val {100 * rep['metrics']['val_accuracy']:.2f}%, mean certainty of the "
+                     f"pseudo-labels {hist[0]['certainty']:.3f} → {hist[-1]['certainty']:.3f}.")
+    return "\n".join(lines)
+
+
 def results() -> str:
     epochs = {rep["options"]["epochs"] for rep in map(load, STUDY.glob("[cm]*.json")) if rep}
     hardware = sorted({rep["hardware"] for rep in map(load, STUDY.glob("*.json")) if rep})
     head = (f"Epochs per run: {', '.join(map(str, sorted(epochs))) or 'none run yet'}. "
             f"Hardware: {'; '.join(hardware) or 'none run yet'}.")
+    extra = ablations()
+    if extra:
+        extra = ("\n\n**Earlier versions**, kept for comparison "
+                 f"(docs/benchmarks/finetune/ablations/):\n\n{extra}")
     return (f"{head}\n\n**CIFAR-10** (lossless test set, 10,000 images)\n\n{cifar10_table()}\n\n"
-            f"**MNIST**\n\n{mnist_table()}")
+            f"**MNIST**\n\n{mnist_table()}{extra}")
 
 
 def throughput(bench: dict) -> str:

@@ -27,7 +27,7 @@ from drlkit import DRLClassifier
 from drlkit.checkpoint import CheckpointError, save_model
 from drlkit.cli import cli
 from drlkit.finetune import Finetuner
-from drlkit.graph import propagate
+from drlkit.graph import certainty_of, propagate
 from drlkit.labels import draw_labels
 from drlkit.metrics import balanced_subset, val_split
 
@@ -267,6 +267,23 @@ def test_propagation_labels_two_clusters():
     np.testing.assert_allclose(pl.class_weight, 200 / (2 * np.bincount(pl.labels)), rtol=1e-6)
     with pytest.raises(ValueError, match="labelled"):
         propagate(x, np.full(200, -1), 2)
+
+
+def test_certainty_is_eq11_rescaled_to_the_most_certain_row():
+    # 1 - H / log C of each row, divided by the largest (the authors' code, LP-DeepSSL)
+    z = np.array([[0.55, 0.45], [0.6, 0.4], [0.0, 0.0]])
+    p, certainty = certainty_of(z)
+
+    def eq11(q):
+        return 1 + (q * np.log(q)).sum() / np.log(2)
+
+    raw = np.array([eq11(np.array([0.55, 0.45])), eq11(np.array([0.6, 0.4]))])
+    np.testing.assert_allclose(certainty, [raw[0] / raw[1], 1.0, 0.0])
+    np.testing.assert_allclose(p, [[0.55, 0.45], [0.6, 0.4], [0.5, 0.5]])
+    p, certainty = certainty_of(np.array([[-0.1, 0.3], [0.5, 0.5]]))  # negatives clipped
+    np.testing.assert_allclose(p, [[0, 1], [0.5, 0.5]])
+    np.testing.assert_allclose(certainty, [1, 0], atol=1e-12)
+    assert raw[1] < 0.03  # diffuse rows: unscaled, every weight would be tiny
 
 
 def test_draw_labels_are_the_frozen_protocols_draws():
