@@ -69,7 +69,7 @@ REGISTRY: dict[str, Entry] = {
     ),
     "cifar10-coarse": Entry(
         file="cifar10-coarse.safetensors",
-        sha256="67ba1e4d82cdd523c94117c2d4046e6d53cc991720baa5ee3f2309619c145e46",
+        sha256="e61f6e03d3cf94b67f71139eacc046b4b1e808f48350c362435972740c0ea971",
         description="t-conditioned DRL, uniform-sigma sampler, CIFAR-10 JPEG copy, GPU-trained 384k images",
     ),
 }
