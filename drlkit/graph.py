@@ -62,9 +62,9 @@ def spread_predictions(dist: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class PseudoLabels:
     """What propagation gives every image: `labels` (N,) class codes (the true code where
-    labelled), `certainty` (N,) in [0, 1] (1 where labelled; 0 where no label reached; the most certain
-    image at 1), and
-    `class_weight` (C,), N / (C * class size), so a balanced labelling weighs 1 per class."""
+    labelled), `certainty` (N,) in [0, 1] (1 where labelled and for the most certain image; 0
+    where no label reached), and `class_weight` (C,), N / (C * class size), so a balanced
+    labelling weighs 1 per class."""
 
     labels: np.ndarray
     certainty: np.ndarray
