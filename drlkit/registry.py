@@ -64,7 +64,7 @@ REGISTRY: dict[str, Entry] = {
     ),
     "cifar10-vdrl": Entry(
         file="cifar10-vdrl.safetensors",
-        sha256="2914e0df6f91ce839a0d4d3f7481c06aaf742154534e52ec53a5acaf26d74df9",
+        sha256="5b047369f726117300f69ea9e49d970c5dd9d2ae9b95b9e54df5c215fa49e612",
         description="VDRL (probabilistic t-conditioned code), CIFAR-10 JPEG copy, GPU-trained 384k images",
     ),
     "cifar10-coarse": Entry(

@@ -275,6 +275,11 @@ def test_denoiser_page_ship_and_budget_figures_are_the_reports():
             f"{100 * ctrl_d:.2f}% for its denoiser read alone") in page
     assert (f"The trained best read is {100 * (gpu_b - ctrl_b):.2f} points above it; the issue's "
             f"25-point target names the denoiser read, +{100 * (gpu_d - ctrl_d):.2f}.") in page
+    v_d, v_b = best("cifar10-vdrl-denoiser"), best("cifar10-vdrl-best")
+    c_d, c_b = best("cifar10-coarse-denoiser"), best("cifar10-coarse-best")
+    assert (f"reads {100 * v_d:.2f}% with the denoiser read and {100 * v_b:.2f}% with the best "
+            f"read, {100 * (cpu_b - v_b):.2f} points below `cifar10-cpu`'s best read") in page
+    assert f"t > 0.7) reads {100 * c_d:.2f}% and {100 * c_b:.2f}%." in page
     fm_d, fm_b = best("fashion-mnist-denoiser"), best("fashion-mnist-best")
     assert f"probes at {100 * fm_d:.2f}%, the best read at {100 * fm_b:.2f}%" in page
     simclr = read_header(ROOT / "checkpoints" / REGISTRY["cifar10-simclr"].file)
