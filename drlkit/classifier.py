@@ -53,6 +53,9 @@ class DRLClassifier(ClassifierMixin, BaseEstimator):
         backbone: "encoder" (the paper's choice: E(x0, t), pooled before its last layer) or
             "denoiser" (the score net's pooled block activations, the denoiser read's path).
         epochs: passes over all images (each pass runs the same steps for both methods).
+        supervised_epochs: laplacenet's supervised initialisation (as LaplaceNet's code runs
+            it): its first supervised_epochs of `epochs` train on the labelled images
+            only, before any labels are propagated; 0: propagate from the first epoch.
         batch_size: images per step.
         lr: SGD's peak learning rate (Nesterov momentum 0.9, 5% warm-up, cosine decay).
         weight_decay: SGD's weight decay.
@@ -82,7 +85,8 @@ class DRLClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(self, model: str | os.PathLike | DRLModel | None = "cifar10",
                  t: float | None = None, method: str = "laplacenet", backbone: str = "encoder",
-                 epochs: int = 10, batch_size: int = 64, lr: float = 0.03,
+                 epochs: int = 10, supervised_epochs: int = 0, batch_size: int = 64,
+                 lr: float = 0.03,
                  weight_decay: float = 5e-4, mixup: float = 0.0, k: int = 50,
                  config: ModelConfig | dict | None = None, device: str | None = None,
                  precision: str = "auto", random_state: int | None = None, progress: bool = True,
@@ -93,6 +97,7 @@ class DRLClassifier(ClassifierMixin, BaseEstimator):
         self.method = method
         self.backbone = backbone
         self.epochs = epochs
+        self.supervised_epochs = supervised_epochs
         self.batch_size = batch_size
         self.lr = lr
         self.weight_decay = weight_decay
@@ -140,7 +145,8 @@ class DRLClassifier(ClassifierMixin, BaseEstimator):
         opts = FitOptions(method=self.method, epochs=int(self.epochs),
                           batch_size=int(self.batch_size), lr=float(self.lr),
                           weight_decay=float(self.weight_decay), mixup=float(self.mixup),
-                          k=int(self.k), seed=seed)
+                          k=int(self.k), seed=seed,
+                          supervised_epochs=int(self.supervised_epochs))
         tuner = Finetuner(net, images, codes, len(classes), opts, device,
                           resolve_precision(self.precision, device), known, bool(self.progress))
         state = Path(self.checkpoint_dir) / STATE_FILE if self.checkpoint_dir is not None else None
@@ -225,7 +231,8 @@ class DRLClassifier(ClassifierMixin, BaseEstimator):
             "init": self.init_, "t": self.t_, "method": self.method, "backbone": self.backbone,
             "classes": classes, "class_type": "str" if self.classes_.dtype == object else "int",
             "labels": self.labels_,
-            "options": {"epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr,
+            "options": {"epochs": self.epochs, "supervised_epochs": self.supervised_epochs,
+                        "batch_size": self.batch_size, "lr": self.lr,
                         "weight_decay": self.weight_decay, "mixup": self.mixup, "k": self.k,
                         "precision": self.precision, "random_state": self.random_state},
             "history": self.history_, "metrics": metrics or {},
@@ -289,6 +296,13 @@ class DRLClassifier(ClassifierMixin, BaseEstimator):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
                 raise ValueError(f"{name} must be an integer >= {low}, got {v!r}")
+        v = self.supervised_epochs
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+            raise ValueError(f"supervised_epochs must be an integer >= 0, got {v!r}")
+        if self.method == "laplacenet" and v >= self.epochs:
+            raise ValueError(f"supervised_epochs ({v}) must be below epochs ({self.epochs}): "
+                             "laplacenet propagates labels in the epochs after them (for "
+                             "labelled images only, use method='supervised')")
         for name in ("lr", "weight_decay", "mixup"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v) \

@@ -7,7 +7,10 @@ propagated over their kNN graph (drlkit.graph.propagate) into pseudo-labels with
 class-balancing weights; each batch then holds a quarter labelled images (drawn with replacement)
 and three quarters of all images with their pseudo-labels, under one weighted cross-entropy. Both
 run the same number of steps per epoch (one pass over all images in the pseudo-labelled share), so
-an epoch costs the same either way. Augmentation: random translation by an eighth of the image
+an epoch costs the same either way. LaplaceNet's supervised initialisation: with
+supervised_epochs > 0, laplacenet's first epochs train as "supervised" does (the network learns
+from the labels alone before its features are trusted to propagate them); they count in `epochs`.
+Augmentation: random translation by an eighth of the image
 (reflect padding), and horizontal flips for colour images; mixup (Zhang et al. 2018) optional.
 
 Every epoch draws its randomness from a generator seeded by (random_state, epoch), so a run
@@ -110,6 +113,7 @@ class FitOptions:
     mixup: float
     k: int
     seed: int
+    supervised_epochs: int = 0
 
 
 class Finetuner:
@@ -125,7 +129,6 @@ class Finetuner:
         self.known, self.progress = known, progress
         self.labelled = np.flatnonzero(codes >= 0)
         b = opts.batch_size
-        self.n_labelled = max(1, b // LABELLED_SHARE) if opts.method == "laplacenet" else b
         self.steps = math.ceil(len(images) / max(1, b - b // LABELLED_SHARE))
         params = [*net.trunk_parameters(), *net.norm.parameters(), *net.head.parameters()]
         self.opt = torch.optim.SGD(params, lr=opts.lr, momentum=0.9, nesterov=True,
@@ -163,7 +166,10 @@ class Finetuner:
         opts, start = self.opts, time.perf_counter()
         gen = torch.Generator().manual_seed(opts.seed * 100_003 + e)
         record: dict[str, Any] = {"epoch": e + 1}
-        if opts.method == "laplacenet" and len(self.labelled) < len(self.codes):
+        propagating = (opts.method == "laplacenet" and e >= opts.supervised_epochs
+                       and len(self.labelled) < len(self.codes))
+        n_labelled = max(1, opts.batch_size // LABELLED_SHARE) if propagating else opts.batch_size
+        if propagating:
             pl = self.pseudo_labels()
             record["graph_s"] = round(time.perf_counter() - start, 2)
             unl = self.codes < 0
@@ -177,8 +183,8 @@ class Finetuner:
             weights = (self.codes >= 0).astype(np.float32)
         targets_t, weights_t = torch.from_numpy(targets), torch.from_numpy(weights)
         order = torch.randperm(len(self.images), generator=gen)
-        share = self.opts.batch_size - self.n_labelled
-        picks = torch.randint(len(self.labelled), (self.steps, self.n_labelled), generator=gen)
+        share = opts.batch_size - n_labelled
+        picks = torch.randint(len(self.labelled), (self.steps, n_labelled), generator=gen)
         labelled = torch.from_numpy(self.labelled)
         beta = np.random.default_rng([opts.seed, e])
         self.net.train()
@@ -187,7 +193,7 @@ class Finetuner:
         with tqdm(total=self.steps, desc=desc, unit="step", disable=not self.progress) as bar:
             for s in range(self.steps):
                 idx = labelled[picks[s]]
-                if opts.method == "laplacenet":
+                if propagating:
                     idx = torch.cat([idx, order[s * share:(s + 1) * share]])
                 lam = float(beta.beta(opts.mixup, opts.mixup)) if opts.mixup > 0 else 1.0
                 loss = self._step(idx, targets_t, weights_t, gen, lam, e * self.steps + s)

@@ -16,7 +16,7 @@ DATA=${DRLKIT_DATA:-../shared/data}
 # takes about 40 min
 EPOCHS=${EPOCHS:-3}
 R=docs/benchmarks/finetune
-mkdir -p "$R" runs/finetune
+mkdir -p "$R/ablations" runs/finetune/ablations
 PREFIX=${1:-}
 
 run() {  # run NAME DATASET LABELS DRAW [finetune options...]: one report, $R/NAME.json
@@ -58,6 +58,10 @@ rows() {  # rows PREFIX DATASET LABELS DRAW: every init x method x backbone of o
 }
 
 rows c4000 cifar10 4000 0
+# LaplaceNet's supervised initialisation (one of the 3 epochs on the labels alone), against
+# c4000-drl-lap-enc: it decides DRLClassifier's default supervised_epochs
+run ablations/c4000-drl-lap-enc-sup1 cifar10 4000 0 --model cifar10 --method laplacenet \
+    --backbone encoder --supervised-epochs 1
 frozen cifar10-z cifar10 z
 frozen cifar10-best cifar10 best
 frozen cifar10-vdrl-z cifar10-vdrl z

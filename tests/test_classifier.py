@@ -107,6 +107,42 @@ def test_fit_predict_on_images(method, backbone):
     np.testing.assert_allclose(clf.predict_proba(X.astype(np.float32) / 255), proba, atol=1e-5)
 
 
+def test_supervised_initialisation_trains_on_labels_before_propagating(monkeypatch, tmp_path):
+    import drlkit.finetune
+
+    calls, batches = [], []
+    propagate_ = drlkit.finetune.propagate
+    step = Finetuner._step
+
+    def counted(*a, **kw):
+        calls.append(1)
+        return propagate_(*a, **kw)
+
+    def recorded(self, idx, *a, **kw):
+        batches.append(idx.clone())
+        return step(self, idx, *a, **kw)
+
+    monkeypatch.setattr(drlkit.finetune, "propagate", counted)
+    monkeypatch.setattr(Finetuner, "_step", recorded)
+    clf = small(epochs=3, supervised_epochs=2).fit(X, FEW, y_true=Y)
+    first, last = clf.history_[:2], clf.history_[2]
+    assert not any("graph_s" in h or "pseudo_label_accuracy" in h for h in first)
+    assert "graph_s" in last and 0 <= last["pseudo_label_accuracy"] <= 1 and len(calls) == 1
+    per_epoch = len(batches) // 3
+    assert len(batches) == 3 * per_epoch  # the same steps in every epoch
+    # supervised epochs: whole batches of the 8 labelled images; then a quarter of each batch
+    # labelled, the rest one pass over all 64 images with their pseudo-labels
+    assert all(len(b) == 16 and (b < 8).all() for b in batches[:2 * per_epoch])
+    last_epoch = batches[2 * per_epoch:]
+    assert all((b[:4] < 8).all() for b in last_epoch)
+    assert sorted(torch.cat([b[4:] for b in last_epoch]).tolist()) == list(range(64))
+    assert clf.score(X, Y) > 0.8
+    clf.save(tmp_path / "clf.safetensors")
+    assert DRLClassifier.load(tmp_path / "clf.safetensors").get_params()["supervised_epochs"] == 2
+    # it changes the fit, and 0 is laplacenet from the first epoch
+    assert not np.array_equal(small(epochs=3).fit(X, FEW).predict_proba(X), clf.predict_proba(X))
+
+
 def test_fit_predict_on_paths(tmp_path):
     paths = []
     for i, img in enumerate(X[:16]):
@@ -226,6 +262,10 @@ def test_bad_input_is_refused():
         small(model=None).fit(X, FEW)
     with pytest.raises(ValueError, match="method"):
         small(method="magic").fit(X, FEW)
+    with pytest.raises(ValueError, match=r"supervised_epochs \(2\) must be below epochs \(2\)"):
+        small(supervised_epochs=2).fit(X, FEW)
+    with pytest.raises(ValueError, match="supervised_epochs must be an integer >= 0"):
+        small(supervised_epochs=-1).fit(X, FEW)
     with pytest.raises(ValueError, match="one noise level"):
         small(t=[0.1, 0.2]).fit(X, FEW)
     with pytest.raises(ValueError, match="resume=True needs checkpoint_dir"):
@@ -349,6 +389,8 @@ def test_cli_mistakes_are_one_line(tmp_path):
         (["finetune", "--labelled", str(unl), "-o", str(tmp_path / "c.safetensors")],
          "class sub-folders"),
         (["finetune", "--labelled", str(lab), "-o", str(tmp_path / "c.pt")], ".safetensors"),
+        (["finetune", "--labelled", str(lab), "--epochs", "2", "--supervised-epochs", "2", "-o",
+          str(tmp_path / "c.safetensors")], "not below --epochs (2)"),
         (["finetune", "--labelled", str(lab), "--model", "nope", "-o",
           str(tmp_path / "c.safetensors")], "nope"),
     ]:

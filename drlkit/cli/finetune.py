@@ -51,6 +51,9 @@ from drlkit.preprocess import display_path
               help="Noise level the backbone reads at [default: the card's].")
 @click.option("--epochs", type=click.IntRange(1), default=10, show_default=True,
               help="Passes over all images.")
+@click.option("--supervised-epochs", type=click.IntRange(0), default=0, show_default=True,
+              help="laplacenet: the first N of --epochs train on the labelled images only "
+                   "(LaplaceNet's supervised initialisation), before labels are propagated.")
 @click.option("--batch-size", type=click.IntRange(2), default=64, show_default=True,
               help="Images per step.")
 @click.option("--lr", type=click.FloatRange(0, min_open=True), default=0.03, show_default=True,
@@ -74,8 +77,8 @@ from drlkit.preprocess import display_path
 @device_option
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def finetune(dataset, n_labels, label_draw, labelled, unlabelled, model_name, random_init, method,
-             backbone, t_value, epochs, batch_size, lr, mixup, seed, precision, out, resume,
-             report, data_root, threads, device, quiet) -> None:
+             backbone, t_value, epochs, supervised_epochs, batch_size, lr, mixup, seed, precision,
+             out, resume, report, data_root, threads, device, quiet) -> None:
     """Fine-tune a pretrained model into a classifier from few labels and many unlabelled images.
 
     \b
@@ -104,6 +107,11 @@ def finetune(dataset, n_labels, label_draw, labelled, unlabelled, model_name, ra
     if labelled is not None and n_labels is not None:
         raise click.UsageError("--labels goes with --data; a --labelled folder's images are "
                                "all labelled")
+    if method == "laplacenet" and supervised_epochs >= epochs:
+        raise click.BadParameter(f"{supervised_epochs} is not below --epochs ({epochs}): "
+                                 "laplacenet propagates labels in the epochs after them (for "
+                                 "the labelled images only, use --method supervised)",
+                                 param_hint="--supervised-epochs")
     set_threads(threads)
     state = out.with_name(out.name + ".state")
     if resume and not state.is_dir():
@@ -120,7 +128,8 @@ def finetune(dataset, n_labels, label_draw, labelled, unlabelled, model_name, ra
         else:
             config, init = None, model_name
         clf = DRLClassifier(model=init, config=config, t=t_value, method=method,
-                            backbone=backbone, epochs=epochs, batch_size=batch_size, lr=lr,
+                            backbone=backbone, epochs=epochs,
+                            supervised_epochs=supervised_epochs, batch_size=batch_size, lr=lr,
                             mixup=mixup, device=device, precision=precision, random_state=seed,
                             progress=not quiet, checkpoint_dir=state, resume=resume)
         if dataset is not None:
@@ -154,7 +163,8 @@ def finetune(dataset, n_labels, label_draw, labelled, unlabelled, model_name, ra
     if report:
         record = {"out": str(out), "data": dataset or str(labelled), "metrics": metrics,
                   "init": clf.init_, "method": method, "backbone": backbone, "t": clf.t_,
-                  "options": {"epochs": epochs, "batch_size": batch_size, "lr": lr,
+                  "options": {"epochs": epochs, "supervised_epochs": supervised_epochs,
+                              "batch_size": batch_size, "lr": lr,
                               "mixup": mixup, "seed": seed, "precision": precision},
                   "history": clf.history_, "resumed_from_epoch": clf.resumed_from_,
                   "hardware": hardware(), "wall_time_s": round(time.perf_counter() - start, 1)}
