@@ -29,7 +29,7 @@ class Entry:
 REGISTRY: dict[str, Entry] = {
     "mnist": Entry(
         file="mnist.safetensors",
-        sha256="e6ee4f700ff3c4497cc2188356ad748ec5a33d4bc38802298b2f7e6fa4d1f506",
+        sha256="fe6a51e9c12626bc2122ed6f6fbef642066d04d6c122cf697dcae6fbb3f809b0",
         description="t-conditioned DRL, small preset, MNIST train, CPU-trained",
     ),
     "cifar10": Entry(

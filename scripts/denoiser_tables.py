@@ -65,6 +65,15 @@ def row(label: str, width, rep: dict | None, where: str = "best", t_note: bool =
     return f"| {label} | {width} | " + " | ".join(cells) + " |"
 
 
+def card_best(model: str) -> str | None:
+    """The read the model's card names best (scripts/card_reads.py), e.g. "multi-t z"."""
+    from drlkit.checkpoint import read_header
+    from drlkit.registry import REGISTRY
+
+    path = REPO / "checkpoints" / REGISTRY[model].file
+    return read_header(path).get("reads", {}).get("best", {}).get("read")
+
+
 def full_protocol() -> str:
     lines = ["| model and read | width | linear probe, test | kNN | NMI | 100 labels (SVC) | "
              "1000 labels (SVC) | label spreading, 100 |", "|---" * 8 + "|"]
@@ -72,20 +81,27 @@ def full_protocol() -> str:
         earlier = load(EARLIER[model]) if model in EARLIER else None
         best_rep = load(STUDY / f"{model}-best.json")
         den_rep = load(STUDY / f"{model}-denoiser.json")
+        chosen = card_best(model)
+
+        def tag(read: str, chosen: str | None = chosen) -> str:  # the card's best read
+            return " = **best read**" if read == chosen else ""
+
         if earlier:
             z = earlier["representations"]["model"]
-            lines.append(row(f"`{model}` z (the paper's code)", 128, z))
-            lines.append(row(f"`{model}` multi-t z", 640, z, "multi_t"))
+            lines.append(row(f"`{model}` z (the paper's code){tag('z')}", 128, z))
+            lines.append(row(f"`{model}` multi-t z{tag('multi-t z')}", 640, z, "multi_t"))
         pooled = load(POOLED[model]) if model in POOLED else None
         if pooled:
             width = 4 * pooled["model_config"]["encoder_width"]
-            lines.append(row(f"`{model}` pooled (encoder, before its last layer)", width,
-                             pooled["representations"]["model"]))
+            lines.append(row(f"`{model}` pooled (encoder, before its last layer){tag('pooled')}",
+                             width, pooled["representations"]["model"]))
         if den_rep:
             dim = sum_width(den_rep)
-            lines.append(row(f"`{model}` denoiser read", dim, den_rep["representations"]["model"]))
+            lines.append(row(f"`{model}` denoiser read{tag('denoiser')}", dim,
+                             den_rep["representations"]["model"]))
         if best_rep:
-            lines.append(row(f"`{model}` **best read** ({parts(best_rep)})", "",
+            lines.append(row(f"`{model}` denoiser + multi-t z ({parts(best_rep)})"
+                             f"{tag('denoiser + multi-t z')}", "",
                              best_rep["representations"]["model"], t_note=False))
         for rep, what in ((den_rep, "denoiser read"), (best_rep, "best read")):
             if rep and "random_encoder" in rep["representations"]:

@@ -202,6 +202,24 @@ def test_readme_reads_figures_are_the_cifar10_card():
     assert f"features=\"best\") # (N, {model.feature_dim('best')})" in readme
 
 
+def test_benchmarks_summary_reads_figures_are_the_cards():
+    """docs/benchmarks.md's summary line of the denoiser study quotes the cards' `reads`."""
+    summary = " ".join((ROOT / "docs" / "benchmarks.md").read_text().split("## Summary", 1)[1]
+                       .split("\n## ", 1)[0].split())
+
+    def reads(name):
+        return read_header(ROOT / "checkpoints" / REGISTRY[name].file)["reads"]
+
+    c, f, m = reads("cifar10"), reads("fashion-mnist"), reads("mnist")
+    assert f"probes at {100 * c['denoiser']['linear']['test']:.2f}% on the" in summary
+    assert (f"the model's best read, {c['best']['read']}, at {100 * c['best']['linear']['test']:.2f}%. "
+            f"The code z of the same model: {100 * c['z']['linear']['test']:.2f}%") in summary
+    assert (f"Fashion-MNIST ({100 * f['denoiser']['linear']['test']:.2f}% against z's "
+            f"{100 * f['z']['linear']['test']:.2f}%)") in summary
+    assert (f"(multi-t z {100 * m['multi_t_z']['linear']['test']:.2f}%, denoiser "
+            f"{100 * m['denoiser']['linear']['test']:.2f}%)") in summary
+
+
 def test_model_pages_reads_tables_are_their_cards():
     """A model page's "Reads" table (scripts/card_reads.py writes the card) shows each read's
     linear-probe, kNN and few-label figures as the card records them."""
@@ -286,6 +304,20 @@ def test_denoiser_page_ship_and_budget_figures_are_the_reports():
     code = simclr["metrics"]["linear_probe"]["accuracy"]
     assert (f"best read {100 * cpu_b:.2f}%, {100 * (cpu_b - code):.2f} points above SimCLR's "
             f"code ({100 * code:.2f}%)") in page
+    # MNIST: the card's best read is the multi-t code, which ties denoiser + multi-t z on val
+    m_reads = read_header(ROOT / "checkpoints" / REGISTRY["mnist"].file)["reads"]
+    mt, mz = m_reads["multi_t_z"]["linear"], m_reads["z"]["linear"]
+    m_d, m_dv = best("mnist-denoiser"), best("mnist-denoiser", split="val")
+    m_b, m_bv = best("mnist-best"), best("mnist-best", split="val")
+    assert m_reads["best"]["read"] == "multi-t z" and round(m_bv, 4) == mt["val"]
+    assert (f"The denoiser read probes at {100 * m_d:.2f}% (validation {100 * m_dv:.2f}%), below "
+            f"the multi-t code ({100 * mt['test']:.2f}%, validation {100 * mt['val']:.2f}%); "
+            f"denoiser + multi-t z reaches {100 * m_b:.2f}% on test but ties the multi-t code on "
+            f"validation ({100 * mt['val']:.2f}% each)") in page
+    assert f"above z ({100 * mz['test']:.2f}%)" in page
+    mnist_page = " ".join((ROOT / "docs" / "models" / "mnist.md").read_text().split())
+    assert (f"scores {100 * m_b:.2f}% on test but ties the multi-t code on validation "
+            f"({100 * mt['val']:.2f}% each)") in mnist_page
 
 
 def _script(name: str):
