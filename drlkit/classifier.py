@@ -55,7 +55,8 @@ class DRLClassifier(ClassifierMixin, BaseEstimator):
         epochs: passes over all images (each pass runs the same steps for both methods).
         supervised_epochs: laplacenet's supervised initialisation (as LaplaceNet's code runs
             it): its first supervised_epochs of `epochs` train on the labelled images
-            only, before any labels are propagated; 0: propagate from the first epoch.
+            only, before any labels are propagated; 0: propagate from the first epoch. The
+            default, 1, scored higher than 0 on validation (docs/benchmarks/finetune.md).
         batch_size: images per step.
         lr: SGD's peak learning rate (Nesterov momentum 0.9, 5% warm-up, cosine decay).
         weight_decay: SGD's weight decay.
@@ -85,7 +86,7 @@ class DRLClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(self, model: str | os.PathLike | DRLModel | None = "cifar10",
                  t: float | None = None, method: str = "laplacenet", backbone: str = "encoder",
-                 epochs: int = 10, supervised_epochs: int = 0, batch_size: int = 64,
+                 epochs: int = 10, supervised_epochs: int = 1, batch_size: int = 64,
                  lr: float = 0.03,
                  weight_decay: float = 5e-4, mixup: float = 0.0, k: int = 50,
                  config: ModelConfig | dict | None = None, device: str | None = None,
@@ -301,8 +302,9 @@ class DRLClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"supervised_epochs must be an integer >= 0, got {v!r}")
         if self.method == "laplacenet" and v >= self.epochs:
             raise ValueError(f"supervised_epochs ({v}) must be below epochs ({self.epochs}): "
-                             "laplacenet propagates labels in the epochs after them (for "
-                             "labelled images only, use method='supervised')")
+                             "laplacenet propagates labels in the epochs after them; pass "
+                             "supervised_epochs=0 to propagate from the first epoch, or "
+                             "method='supervised' for the labelled images only")
         for name in ("lr", "weight_decay", "mixup"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v) \

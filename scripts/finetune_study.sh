@@ -11,12 +11,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DRLKIT_DATA:-../shared/data}
-# 3 epochs: bench/finetune.py measures an epoch (50k images, laplacenet, bf16 on the Xeon) at
-# about 3.3 min with the encoder backbone and 12.5 min with the denoiser's, so the slowest run
-# takes about 40 min
+# laplacenet runs with DRLClassifier's default supervised_epochs=1 (its first epoch on the labels
+# alone, LaplaceNet's supervised initialisation): docs/benchmarks/finetune/ablations/ keeps the
+# 4000-label runs without it. 3 epochs: bench/finetune.py measures an epoch (50k images,
+# laplacenet, bf16 on the Xeon) at about 3.3 min with the encoder backbone and 12.5 min with the
+# denoiser's, so the slowest run takes about 40 min
 EPOCHS=${EPOCHS:-3}
 R=docs/benchmarks/finetune
-mkdir -p "$R/ablations" runs/finetune/ablations
+mkdir -p "$R" runs/finetune
 PREFIX=${1:-}
 
 run() {  # run NAME DATASET LABELS DRAW [finetune options...]: one report, $R/NAME.json
@@ -58,10 +60,6 @@ rows() {  # rows PREFIX DATASET LABELS DRAW: every init x method x backbone of o
 }
 
 rows c4000 cifar10 4000 0
-# LaplaceNet's supervised initialisation (one of the 3 epochs on the labels alone), against
-# c4000-drl-lap-enc: it decides DRLClassifier's default supervised_epochs
-run ablations/c4000-drl-lap-enc-sup1 cifar10 4000 0 --model cifar10 --method laplacenet \
-    --backbone encoder --supervised-epochs 1
 frozen cifar10-z cifar10 z
 frozen cifar10-best cifar10 best
 frozen cifar10-vdrl-z cifar10-vdrl z

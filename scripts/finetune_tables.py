@@ -93,7 +93,7 @@ def pseudo(rep: dict | None) -> str:
 def cifar10_table() -> str:
     n_draws = max([len(draws_100(r)) for r in ROWS] + [1])
     lines = ["| init | method | backbone | 4000 labels: test | val | pseudo-labels, first → last "
-             "epoch | wall (graph share) | 100 labels: test |",
+             "propagation | wall (graph share) | 100 labels: test |",
              "|---" * 8 + "|"]
     for row in ROWS:
         rep = run(f"c4000-{row}")
@@ -116,7 +116,7 @@ def cifar10_table() -> str:
 
 def mnist_table() -> str:
     lines = ["| init | method | backbone | 100 labels: test | val | pseudo-labels, first → last "
-             "epoch | wall (graph share) |", "|---" * 7 + "|"]
+             "propagation | wall (graph share) |", "|---" * 7 + "|"]
     for row in ("drl-lap-enc", "random-lap-enc"):
         rep = run(f"m100-{row}")
         init, method, backbone = label(row)
@@ -129,15 +129,19 @@ def mnist_table() -> str:
 
 
 def ablations() -> str:
-    """One line per run in ablations/: a run of an earlier version, kept for comparison."""
+    """One line per run in ablations/: a run of an earlier version or of another option, kept
+    for comparison (its `note` says which)."""
     lines = []
     for path in sorted((STUDY / "ablations").glob("*.json")):
         rep = load(path)
-        hist = rep["history"]
         acc = rep["metrics"]
+        graphs = [h for h in rep["history"] if "certainty" in h]  # the propagating epochs
+        pl = "".join(f", {what} of the pseudo-labels {graphs[0][key]:{f}} → {graphs[-1][key]:{f}}"
+                     for what, key, f in (("accuracy", "pseudo_label_accuracy", ".1%"),
+                                          ("mean certainty", "certainty", ".3f"))
+                     if graphs and key in graphs[0])
         lines.append(f"- `{path.name}`: {rep['note']}: test {100 * acc['test_accuracy']:.2f}%, "
-                     f"val {100 * rep['metrics']['val_accuracy']:.2f}%, mean certainty of the "
-                     f"pseudo-labels {hist[0]['certainty']:.3f} → {hist[-1]['certainty']:.3f}.")
+                     f"val {100 * acc['val_accuracy']:.2f}%{pl}.")
     return "\n".join(lines)
 
 
@@ -148,8 +152,8 @@ def results() -> str:
             f"Hardware: {'; '.join(hardware) or 'none run yet'}.")
     extra = ablations()
     if extra:
-        extra = ("\n\n**Earlier versions**, kept for comparison "
-                 f"(docs/benchmarks/finetune/ablations/):\n\n{extra}")
+        extra = ("\n\n**Other options and earlier versions**, against the laplacenet encoder rows "
+                 f"of the same init above (docs/benchmarks/finetune/ablations/):\n\n{extra}")
     return (f"{head}\n\n**CIFAR-10** (lossless test set, 10,000 images)\n\n{cifar10_table()}\n\n"
             f"**MNIST**\n\n{mnist_table()}{extra}")
 

@@ -69,13 +69,14 @@ CARD = {"description": "tiny", "preprocessing": {}, "training": {}, "data": "syn
 
 
 def small(**kw) -> DRLClassifier:
-    opts = {"model": MODEL, "epochs": 2, "batch_size": 16, "k": 5, "random_state": 0,
-            "progress": False}
+    # supervised_epochs=0: laplacenet propagates from the first epoch, so one-epoch fits test it
+    opts = {"model": MODEL, "epochs": 2, "supervised_epochs": 0, "batch_size": 16, "k": 5,
+            "random_state": 0, "progress": False}
     return DRLClassifier(**{**opts, **kw})
 
 
-@parametrize_with_checks([DRLClassifier(model=MODEL, epochs=1, batch_size=8, k=3, progress=False,
-                                        random_state=0)],
+@parametrize_with_checks([DRLClassifier(model=MODEL, epochs=1, supervised_epochs=0, batch_size=8,
+                                        k=3, progress=False, random_state=0)],
                          expected_failed_checks=lambda est: NOT_APPLICABLE, xfail_strict=True)
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
@@ -141,6 +142,10 @@ def test_supervised_initialisation_trains_on_labels_before_propagating(monkeypat
     assert DRLClassifier.load(tmp_path / "clf.safetensors").get_params()["supervised_epochs"] == 2
     # it changes the fit, and 0 is laplacenet from the first epoch
     assert not np.array_equal(small(epochs=3).fit(X, FEW).predict_proba(X), clf.predict_proba(X))
+    # the default is one supervised epoch (measured: docs/benchmarks/finetune.md)
+    default = DRLClassifier(model=MODEL, epochs=2, batch_size=16, k=5, random_state=0,
+                            progress=False).fit(X, FEW, y_true=Y)
+    assert "graph_s" not in default.history_[0] and "graph_s" in default.history_[1]
 
 
 def test_fit_predict_on_paths(tmp_path):
@@ -264,6 +269,8 @@ def test_bad_input_is_refused():
         small(method="magic").fit(X, FEW)
     with pytest.raises(ValueError, match=r"supervised_epochs \(2\) must be below epochs \(2\)"):
         small(supervised_epochs=2).fit(X, FEW)
+    with pytest.raises(ValueError, match="pass supervised_epochs=0"):  # the default and 1 epoch
+        DRLClassifier(model=MODEL, epochs=1).fit(X, FEW)
     with pytest.raises(ValueError, match="supervised_epochs must be an integer >= 0"):
         small(supervised_epochs=-1).fit(X, FEW)
     with pytest.raises(ValueError, match="one noise level"):
@@ -354,8 +361,8 @@ def test_cli_finetune_and_predict(tmp_path):
     lab, unl = _folders(tmp_path)
     out = tmp_path / "clf.safetensors"
     run = CliRunner().invoke(cli, ["finetune", "--labelled", str(lab), "--unlabelled", str(unl),
-                                   "--model", str(model), "--epochs", "1", "--batch-size", "8",
-                                   "--quiet", "-o", str(out)])
+                                   "--model", str(model), "--epochs", "1", "--supervised-epochs",
+                                   "0", "--batch-size", "8", "--quiet", "-o", str(out)])
     assert run.exit_code == 0, run.output
     assert "8 labelled images in 2 classes; 16 unlabelled" in run.output
     assert "skipped 1 files" in run.output and out.is_file()
@@ -391,6 +398,8 @@ def test_cli_mistakes_are_one_line(tmp_path):
         (["finetune", "--labelled", str(lab), "-o", str(tmp_path / "c.pt")], ".safetensors"),
         (["finetune", "--labelled", str(lab), "--epochs", "2", "--supervised-epochs", "2", "-o",
           str(tmp_path / "c.safetensors")], "not below --epochs (2)"),
+        (["finetune", "--labelled", str(lab), "--epochs", "1", "-o",
+          str(tmp_path / "c.safetensors")], "--supervised-epochs 0"),
         (["finetune", "--labelled", str(lab), "--model", "nope", "-o",
           str(tmp_path / "c.safetensors")], "nope"),
     ]:
@@ -413,7 +422,8 @@ def test_cli_finetune_from_a_dataset_scores_and_reports(tmp_path, monkeypatch):
     save_model(MODEL, model, CARD)
     out, report = tmp_path / "clf.safetensors", tmp_path / "clf.json"
     run = CliRunner().invoke(cli, ["finetune", "--data", "blobs", "--labels", "10", "--model",
-                                   str(model), "--epochs", "1", "--batch-size", "16", "--quiet",
+                                   str(model), "--epochs", "1", "--supervised-epochs", "0",
+                                   "--batch-size", "16", "--quiet",
                                    "-o", str(out), "--report", str(report)])
     assert run.exit_code == 0, run.output
     assert "10 labelled of 200 train images (draw 0)" in run.output

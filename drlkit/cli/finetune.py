@@ -51,9 +51,10 @@ from drlkit.preprocess import display_path
               help="Noise level the backbone reads at [default: the card's].")
 @click.option("--epochs", type=click.IntRange(1), default=10, show_default=True,
               help="Passes over all images.")
-@click.option("--supervised-epochs", type=click.IntRange(0), default=0, show_default=True,
+@click.option("--supervised-epochs", type=click.IntRange(0), default=1, show_default=True,
               help="laplacenet: the first N of --epochs train on the labelled images only "
-                   "(LaplaceNet's supervised initialisation), before labels are propagated.")
+                   "(LaplaceNet's supervised initialisation), before labels are propagated; "
+                   "0: propagate from the first epoch.")
 @click.option("--batch-size", type=click.IntRange(2), default=64, show_default=True,
               help="Images per step.")
 @click.option("--lr", type=click.FloatRange(0, min_open=True), default=0.03, show_default=True,
@@ -109,8 +110,9 @@ def finetune(dataset, n_labels, label_draw, labelled, unlabelled, model_name, ra
                                "all labelled")
     if method == "laplacenet" and supervised_epochs >= epochs:
         raise click.BadParameter(f"{supervised_epochs} is not below --epochs ({epochs}): "
-                                 "laplacenet propagates labels in the epochs after them (for "
-                                 "the labelled images only, use --method supervised)",
+                                 "laplacenet propagates labels in the epochs after them; add "
+                                 "--supervised-epochs 0 to propagate from the first epoch, or "
+                                 "use --method supervised for the labelled images only",
                                  param_hint="--supervised-epochs")
     set_threads(threads)
     state = out.with_name(out.name + ".state")
