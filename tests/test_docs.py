@@ -341,6 +341,39 @@ def test_finetune_page_supervised_initialisation_figures_are_the_reports():
             "correct") in page
 
 
+def test_finetune_study_findings_are_the_reports():
+    """The figures of "What the rows say so far" (docs/benchmarks/finetune.md) are the reports'."""
+    import json
+
+    study = ROOT / "docs" / "benchmarks" / "finetune"
+
+    def rep(name):
+        return json.loads((study / f"{name}.json").read_text())
+
+    def acc(name):
+        return 100 * rep(name)["metrics"]["test_accuracy"]
+
+    def pls(name):
+        return [100 * h["pseudo_label_accuracy"] for h in rep(name)["history"]
+                if "pseudo_label_accuracy" in h]
+
+    page = " ".join((ROOT / "docs" / "benchmarks" / "finetune.md").read_text().split())
+    dl, rl = acc("c4000-drl-lap-enc"), acc("c4000-random-lap-enc")
+    ds, rs = acc("c4000-drl-sup-enc"), acc("c4000-random-sup-enc")
+    d0, r0 = acc("ablations/c4000-drl-lap-enc-sup0"), acc("ablations/c4000-random-lap-enc-sup0")
+    assert f"{rl - dl:.2f} points higher with laplacenet ({rl:.2f}% against {dl:.2f}%)" in page
+    assert f"{rs - ds:.2f} higher with supervised training ({rs:.2f}% against {ds:.2f}%)" in page
+    assert f"led random init by {d0 - r0:.2f} points ({d0:.2f}% against {r0:.2f}%" in page
+    p_d0, p_r0 = pls("ablations/c4000-drl-lap-enc-sup0"), pls("ablations/c4000-random-lap-enc-sup0")
+    p_d, p_r = pls("c4000-drl-lap-enc"), pls("c4000-random-lap-enc")
+    assert f"({p_d0[0]:.1f}% of the pseudo-labels correct against {p_r0[0]:.1f}%)" in page
+    assert f"({p_d[0]:.1f}% and {p_r[0]:.1f}%) and lifts both, random init by {rl - r0:.2f}" in page
+    assert f"(DRL {ds:.2f}% against {dl:.2f}%, random {rs:.2f}% against {rl:.2f}%)" in page
+    assert f"({p_d[-1]:.1f}% and {p_r[-1]:.1f}% at the last propagation)" in page
+    assert f"are {94.75 - dl:.2f} (DRL init) and {94.73 - rl:.2f} (random init)" in page
+    assert "(94.75% against 94.73%)" in page
+
+
 def _script(name: str):
     spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
