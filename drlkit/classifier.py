@@ -266,7 +266,8 @@ class DRLClassifier(ClassifierMixin, BaseEstimator):
                                   "classifier in its card); load it with drlkit.load")
         head: dict[str, torch.Tensor] = {}
         model = load_model(path, device=device, head=head)
-        opts = entry["options"]
+        opts = dict(entry["options"])
+        opts.setdefault("supervised_epochs", 0)  # files from before the option propagated at once
         clf = cls(model=entry["init"].get("model"), t=entry["init"].get("t_given"),
                   method=entry["method"], backbone=entry["backbone"], device=device, **opts)
         classes = entry["classes"]

@@ -10,8 +10,8 @@ run the same number of steps per epoch (one pass over all images in the pseudo-l
 an epoch costs the same either way. LaplaceNet's supervised initialisation: with
 supervised_epochs > 0, laplacenet's first epochs train as "supervised" does (the network learns
 from the labels alone before its features are trusted to propagate them); they count in `epochs`.
-Augmentation: random translation by an eighth of the image
-(reflect padding), and horizontal flips for colour images; mixup (Zhang et al. 2018) optional.
+Augmentation: random translation by an eighth of the image (reflect padding), and horizontal
+flips for colour images; mixup (Zhang et al. 2018) optional.
 
 Every epoch draws its randomness from a generator seeded by (random_state, epoch), so a run
 resumed from the state written after epoch e continues as if it had never stopped.

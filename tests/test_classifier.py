@@ -24,7 +24,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import drlkit
 from drlkit import DRLClassifier
-from drlkit.checkpoint import CheckpointError, save_model
+from drlkit.checkpoint import CheckpointError, read_header, save_model, update_card
 from drlkit.cli import cli
 from drlkit.finetune import Finetuner
 from drlkit.graph import certainty_of, propagate
@@ -206,6 +206,14 @@ def test_save_load_and_pickle(tmp_path):
     assert back.metrics_ == {"test_accuracy": 0.5} and back.backbone == "denoiser"
     assert back.labels_ == clf.labels_ and clf.labels_["per_class"] == [4, 4]
     assert clf.labels_["n_images"] == 64 and clf.labels_["n_labelled"] == 8
+    assert back.get_params()["supervised_epochs"] == 0
+    # a file from before supervised_epochs existed propagated from the first epoch: it reads as 0
+    older = tmp_path / "older.safetensors"
+    older.write_bytes(path.read_bytes())
+    entry = read_header(older)["classifier"]
+    del entry["options"]["supervised_epochs"]
+    update_card(older, classifier=entry)
+    assert DRLClassifier.load(older).get_params()["supervised_epochs"] == 0
     model = drlkit.load(path)  # still a model: its encoder encodes
     np.testing.assert_array_equal(model.encode(X[:4], t=0.5), clf.net_.model.encode(X[:4], t=0.5))
     assert model.card["classifier"]["classes"] == [0, 1]
