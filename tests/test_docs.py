@@ -367,7 +367,8 @@ def test_finetune_study_findings_are_the_reports():
     p_d0, p_r0 = pls("ablations/c4000-drl-lap-enc-sup0"), pls("ablations/c4000-random-lap-enc-sup0")
     p_d, p_r = pls("c4000-drl-lap-enc"), pls("c4000-random-lap-enc")
     assert f"({p_d0[0]:.1f}% of the pseudo-labels correct against {p_r0[0]:.1f}%)" in page
-    assert f"({p_d[0]:.1f}% and {p_r[0]:.1f}%) and lifts both, random init by {rl - r0:.2f}" in page
+    assert (f"({p_d[0]:.1f}% and {p_r[0]:.1f}%) and lifts both: the DRL init by {dl - d0:.2f} "
+            f"points, random init by {rl - r0:.2f}.") in page
     assert f"(DRL {ds:.2f}% against {dl:.2f}%, random {rs:.2f}% against {rl:.2f}%)" in page
     assert f"({p_d[-1]:.1f}% and {p_r[-1]:.1f}% at the last propagation)" in page
     assert f"are {94.75 - dl:.2f} (DRL init) and {94.73 - rl:.2f} (random init)" in page
