@@ -68,10 +68,15 @@ def row(label: str, width, rep: dict | None, where: str = "best", t_note: bool =
 def card_best(model: str) -> str | None:
     """The read the model's card names best (scripts/card_reads.py), e.g. "multi-t z"."""
     from drlkit.checkpoint import read_header
-    from drlkit.registry import REGISTRY
+    from drlkit.registry import REGISTRY, checkpoint_dir
 
-    path = REPO / "checkpoints" / REGISTRY[model].file
+    path = checkpoint_dir() / REGISTRY[model].file
     return read_header(path).get("reads", {}).get("best", {}).get("read")
+
+
+def mark(read: str, best_read: str | None) -> str:
+    """The label suffix of the read the card names best."""
+    return " = **best read**" if read == best_read else ""
 
 
 def full_protocol() -> str:
@@ -82,26 +87,22 @@ def full_protocol() -> str:
         best_rep = load(STUDY / f"{model}-best.json")
         den_rep = load(STUDY / f"{model}-denoiser.json")
         chosen = card_best(model)
-
-        def tag(read: str, chosen: str | None = chosen) -> str:  # the card's best read
-            return " = **best read**" if read == chosen else ""
-
         if earlier:
             z = earlier["representations"]["model"]
-            lines.append(row(f"`{model}` z (the paper's code){tag('z')}", 128, z))
-            lines.append(row(f"`{model}` multi-t z{tag('multi-t z')}", 640, z, "multi_t"))
+            lines.append(row(f"`{model}` z (the paper's code){mark('z', chosen)}", 128, z))
+            lines.append(row(f"`{model}` multi-t z{mark('multi-t z', chosen)}", 640, z, "multi_t"))
         pooled = load(POOLED[model]) if model in POOLED else None
         if pooled:
             width = 4 * pooled["model_config"]["encoder_width"]
-            lines.append(row(f"`{model}` pooled (encoder, before its last layer){tag('pooled')}",
+            lines.append(row(f"`{model}` pooled (encoder, before its last layer){mark('pooled', chosen)}",
                              width, pooled["representations"]["model"]))
         if den_rep:
             dim = sum_width(den_rep)
-            lines.append(row(f"`{model}` denoiser read{tag('denoiser')}", dim,
+            lines.append(row(f"`{model}` denoiser read{mark('denoiser', chosen)}", dim,
                              den_rep["representations"]["model"]))
         if best_rep:
             lines.append(row(f"`{model}` denoiser + multi-t z ({parts(best_rep)})"
-                             f"{tag('denoiser + multi-t z')}", "",
+                             f"{mark('denoiser + multi-t z', chosen)}", "",
                              best_rep["representations"]["model"], t_note=False))
         for rep, what in ((den_rep, "denoiser read"), (best_rep, "best read")):
             if rep and "random_encoder" in rep["representations"]:
