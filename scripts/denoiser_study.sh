@@ -56,4 +56,23 @@ run mnist mnist mnist-best --features best --metrics linear_probe --baselines no
 run cifar10-coarse cifar10 cifar10-coarse-denoiser --features denoiser --metrics linear_probe --baselines none
 run cifar10-vdrl cifar10 cifar10-vdrl-denoiser --features denoiser --metrics linear_probe --baselines none
 run mnist mnist mnist-denoiser --features denoiser --metrics linear_probe --baselines none
+# the one-factor run ("Why the CPU run reads better"): cifar10-cpu's recipe (batch 64 x 10,000
+# steps) on the lossy JPEG copy that cifar10 trained on. It trains first (about 2 h of these two
+# cores in bf16, a state every 500 steps: a stopped run continues with --resume)
+JB=runs/cifar10-jpeg-b64
+if [[ (-z $ONLY || $ONLY == cifar10-jpeg-b64) && ! -f $OUT/cifar10-jpeg-b64-denoiser.json ]]; then
+  if [[ ! -f $JB/model.safetensors ]]; then
+    resume=(); [[ -f $JB/state.safetensors ]] && resume=(--resume)
+    echo "$(date -u +%FT%TZ) cifar10-jpeg-b64: drlkit train (cifar10-cpu's recipe, JPEG copy)"
+    python -m drlkit train --dataset cifar10 --data-root "$DATA" --cifar-copy jpeg --method drl \
+        --t-conditioned --t-sampler uniform-t --latent-dim 128 --preset small --steps 10000 \
+        --batch-size 64 --seed 0 --checkpoint-every 500 --diagnostics-every 2000 --out $JB \
+        "${resume[@]}" >> runs/train-jpeg-b64.out 2>&1
+  fi
+  echo "$(date -u +%FT%TZ) cifar10-jpeg-b64-denoiser"
+  python -m drlkit eval $JB/model.safetensors --dataset cifar10 --data-root "$DATA" \
+      --label cifar10-jpeg-b64 --features denoiser --metrics linear_probe,knn_probe \
+      --baselines none --report $OUT/cifar10-jpeg-b64-denoiser.json --quiet \
+      > runs/denoiser-cifar10-jpeg-b64-denoiser.out
+fi
 echo "done: python scripts/denoiser_tables.py"

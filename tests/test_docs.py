@@ -4,6 +4,7 @@ and its generated pages say what the code says."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 import subprocess
@@ -146,8 +147,6 @@ def test_readme_zoo_table_matches_the_shipped_cards():
 
 def test_readme_quickstart_figures_are_those_of_its_run():
     """README's quickstart figures are what `python examples/quickstart.py --json` wrote."""
-    import json
-
     run = json.loads((ROOT / "docs" / "benchmarks" / "quickstart.json").read_text())
     readme = (ROOT / "README.md").read_text()
     code, pixels = run["accuracy"]["DRL code"], run["accuracy"]["raw pixels"]
@@ -156,8 +155,6 @@ def test_readme_quickstart_figures_are_those_of_its_run():
 
 
 def test_performance_threads_table_is_its_benchmark():
-    import json
-
     run = json.loads((ROOT / "bench" / "results" / "threads.json").read_text())
     page = (ROOT / "docs" / "performance.md").read_text()
     table = page.split("<!-- threads-table", 1)[1].split("\n\n", 1)[0]
@@ -169,8 +166,6 @@ def test_performance_threads_table_is_its_benchmark():
 
 def test_readme_pooled_claim_is_every_pooled_report():
     """'+A to +B points over N encoders': each `--features pooled` report beside its z report."""
-    import json
-
     gains = []
     for pooled in sorted((ROOT / "docs" / "benchmarks").rglob("*-pooled.json")):
         z = pooled.with_name(pooled.name.replace("-pooled.json", ".json"))
@@ -186,8 +181,6 @@ def test_readme_pooled_claim_is_every_pooled_report():
 def test_readme_reads_figures_are_the_cifar10_card():
     """The README's denoiser-read and best-read figures are the shipped cifar10 card's `reads`,
     which scripts/card_reads.py writes from the full-protocol reports."""
-    import json
-
     import drlkit
 
     model = drlkit.load("cifar10")
@@ -219,6 +212,11 @@ def test_benchmarks_summary_reads_figures_are_the_cards():
             f"{100 * f['z']['linear']['test']:.2f}%)") in summary
     assert (f"(multi-t z {100 * m['multi_t_z']['linear']['test']:.2f}%, denoiser "
             f"{100 * m['denoiser']['linear']['test']:.2f}%)") in summary
+    study = ROOT / "docs" / "benchmarks" / "denoiser"
+    jpeg, png = (json.loads((study / f"{n}-denoiser.json").read_text())["representations"]["model"]
+                 ["best"]["linear"]["test"] for n in ("cifar10-jpeg-b64", "cifar10-cpu"))
+    assert (f"reads {100 * (png - jpeg):.2f} points lower on that copy than on the lossless one "
+            f"({100 * jpeg:.2f}% against {100 * png:.2f}%)") in summary
 
 
 def test_model_pages_reads_tables_are_their_cards():
@@ -251,10 +249,9 @@ def test_model_pages_reads_tables_are_their_cards():
 
 
 def test_denoiser_page_ship_and_budget_figures_are_the_reports():
-    """The figures of "The budget curve" and "Why the CPU run reads better" are the two models'
-    full-protocol reports (docs/benchmarks/denoiser/cifar10*-{denoiser,best}.json)."""
-    import json
-
+    """The figures of "The budget curve" and "Why the CPU run reads better" are the models'
+    full-protocol reports (docs/benchmarks/denoiser/cifar10*-{denoiser,best}.json), the one-factor
+    run's (cifar10-jpeg-b64-denoiser.json) included."""
     study = ROOT / "docs" / "benchmarks" / "denoiser"
     page = " ".join((study / "body.md").read_text().split())
 
@@ -287,6 +284,22 @@ def test_denoiser_page_ship_and_budget_figures_are_the_reports():
     assert (f"less than `cifar10-cpu` on JPEG input (-{-gap['cifar10']['test']:.2f} against "
             f"-{-gap['cifar10-cpu']['test']:.2f})") in page
     assert all(g["test"] < 0 and g["val"] < 0 for g in gap.values())  # "both read JPEG worse"
+    # the one-factor run: cifar10-cpu's recipe on the JPEG copy, read on the page and cpu's card
+    jb, jbv = best("cifar10-jpeg-b64-denoiser"), best("cifar10-jpeg-b64-denoiser", split="val")
+    report = json.loads((study / "cifar10-jpeg-b64-denoiser.json").read_text())
+    assert report["model_card"]["training"]["cifar_copy"] == "jpeg"
+    assert report["model_card"]["training"]["batch_size"] == 64
+    assert report["model_card"]["budget"]["images_seen"] == 640_000
+    assert (f"**{100 * jb:.2f}% on test ({100 * jbv:.2f}% on validation)**: "
+            f"{100 * (cpu_d - jb):.2f} points below `cifar10-cpu` ({100 * (cpu_dv - jbv):.2f} on "
+            f"validation), which differs from it in the training copy alone, and "
+            f"{100 * (gpu_d - jb):.2f} below `cifar10` ({100 * (gpu_dv - jbv):.2f} on "
+            "validation)") in page
+    assert jb < min(cpu_d, gpu_d) and jbv < min(cpu_dv, gpu_dv)  # "it is the data"
+    cpu_page = " ".join((ROOT / "docs" / "models" / "cifar10-cpu.md").read_text().split())
+    assert (f"reads {100 * jb:.2f}% on test ({100 * jbv:.2f}% on validation) with the denoiser "
+            f"read, {100 * (cpu_d - jb):.2f} points below this model and {100 * (gpu_d - jb):.2f} "
+            "below `cifar10`") in cpu_page
     ctrl_b = best("cifar10-best", rep="random_encoder")
     ctrl_d = best("cifar10-denoiser", rep="random_encoder")
     ctrl_knn = best("cifar10-best", "knn", rep="random_encoder")
@@ -323,8 +336,6 @@ def test_denoiser_page_ship_and_budget_figures_are_the_reports():
 
 def test_finetune_page_supervised_initialisation_figures_are_the_reports():
     """docs/finetune.md's case for supervised_epochs=1 quotes the study's reports."""
-    import json
-
     study = ROOT / "docs" / "benchmarks" / "finetune"
     sup1 = json.loads((study / "c4000-drl-lap-enc.json").read_text())
     sup0 = json.loads((study / "ablations" / "c4000-drl-lap-enc-sup0.json").read_text())
@@ -344,8 +355,6 @@ def test_finetune_page_supervised_initialisation_figures_are_the_reports():
 
 def test_finetune_study_findings_are_the_reports():
     """The figures of "What the rows say so far" (docs/benchmarks/finetune.md) are the reports'."""
-    import json
-
     study = ROOT / "docs" / "benchmarks" / "finetune"
 
     def rep(name):
