@@ -52,6 +52,9 @@ class DRLClassifier(ClassifierMixin, BaseEstimator):
             "supervised" (the labelled images only).
         backbone: "encoder" (the paper's choice: E(x0, t), pooled before its last layer) or
             "denoiser" (the score net's pooled block activations, the denoiser read's path).
+            The default, "encoder", fine-tuned from `cifar10` as well as the denoiser on
+            validation (70.04% against 69.84%, 4000 labels) in a third of the time
+            (docs/benchmarks/finetune.md).
         epochs: passes over all images (each pass runs the same steps for both methods).
         supervised_epochs: laplacenet's supervised initialisation (as LaplaceNet's code runs
             it): its first supervised_epochs of `epochs` train on the labelled images
