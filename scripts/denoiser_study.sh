@@ -6,6 +6,7 @@
 #
 #   bash scripts/denoiser_study.sh            # every row, in priority order
 #   bash scripts/denoiser_study.sh cifar10    # the rows of one model
+#   bash scripts/denoiser_study.sh cifar10-jpeg-b64   # the one-factor training and its read
 #   python scripts/denoiser_tables.py         # the tables of docs/benchmarks/denoiser.md
 #
 # The block x t sweep that chose the read's defaults runs first, on a subset:
