@@ -221,6 +221,10 @@ def targets() -> str:
                 spread = f", range {min(diffs):+.2f} to {max(diffs):+.2f}" if n > 1 else ""
                 pairs.append(f"100 labels, {METHODS[method]}, {BACKBONES[backbone]}: "
                              f"{statistics.mean(diffs):+.2f} points over {n} draw(s){spread}")
+    a, b = test_acc("m100-drl-lap-enc"), test_acc("m100-random-lap-enc")
+    if a is not None and b is not None:
+        pairs.append(f"MNIST, 100 labels, laplacenet, encoder: {a - b:+.2f} points "
+                     f"({a:.2f}% against {b:.2f}%)")
     out.append("- DRL init against random init: " + ("; ".join(pairs) if pairs else "not run yet")
                + ".")
     bench = load(BENCH)

@@ -402,9 +402,16 @@ def test_finetune_study_findings_are_the_reports():
     assert (f"it reaches {dd:.2f}% against {dl:.2f}% (val {den_vs_enc}) in {minutes[0]} minutes "
             f"against {minutes[1]}") in page
     assert f"({p_dd[0]:.1f}% to {p_dd[-1]:.1f}%)" in page and p_dd[-1] < p_dd[0]
+    md, mr = acc("m100-drl-lap-enc"), acc("m100-random-lap-enc")
+    mdv, mrv = (100 * rep(n)["metrics"]["val_accuracy"] for n in ("m100-drl-lap-enc", "m100-random-lap-enc"))
+    p_md, p_mr = pls("m100-drl-lap-enc"), pls("m100-random-lap-enc")
+    assert (f"{md:.2f}% against {mr:.2f}% from random init (val {mdv:.2f}% against {mrv:.2f}%), "
+            f"its first propagation already {p_md[0]:.1f}% correct against {p_mr[0]:.1f}%") in page
+    assert md > mr and mdv > mrv  # "the DRL init does help"
     summary = " ".join((ROOT / "docs" / "benchmarks.md").read_text().split())
     best_row = max(acc(p.stem) for p in study.glob("c4000-*.json"))
     assert sl == best_row and f"SimCLR's init is the best row ({sl:.2f}%" in summary
+    assert f"the DRL init is ahead of random init ({md:.2f}% against {mr:.2f}%)" in summary
     # the default backbone is the one that scored higher on validation, as the docs say
     import drlkit
 
