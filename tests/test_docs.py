@@ -200,6 +200,15 @@ def card(name: str) -> dict:
     return read_header(ROOT / "checkpoints" / REGISTRY[name].file)
 
 
+DENOISER_STUDY = ROOT / "docs" / "benchmarks" / "denoiser"
+
+
+def denoiser_best(name, score="linear", split="test", rep="model") -> float:
+    """A denoiser-study report's (docs/benchmarks/denoiser/NAME.json) score at its chosen t."""
+    report = json.loads((DENOISER_STUDY / f"{name}.json").read_text())
+    return report["representations"][rep]["best"][score][split]
+
+
 def test_benchmarks_summary_reads_figures_are_the_cards():
     """docs/benchmarks.md's summary line of the denoiser study quotes the cards' `reads`."""
     summary = " ".join((ROOT / "docs" / "benchmarks.md").read_text().split("## Summary", 1)[1]
@@ -212,9 +221,7 @@ def test_benchmarks_summary_reads_figures_are_the_cards():
             f"{100 * f['z']['linear']['test']:.2f}%)") in summary
     assert (f"(multi-t z {100 * m['multi_t_z']['linear']['test']:.2f}%, denoiser "
             f"{100 * m['denoiser']['linear']['test']:.2f}%)") in summary
-    study = ROOT / "docs" / "benchmarks" / "denoiser"
-    jpeg, png = (json.loads((study / f"{n}-denoiser.json").read_text())["representations"]["model"]
-                 ["best"]["linear"]["test"] for n in ("cifar10-jpeg-b64", "cifar10-cpu"))
+    jpeg, png = denoiser_best("cifar10-jpeg-b64-denoiser"), denoiser_best("cifar10-cpu-denoiser")
     assert (f"reads {100 * (png - jpeg):.2f} points lower on that copy than on the lossless one "
             f"({100 * jpeg:.2f}% against {100 * png:.2f}%)") in summary
 
@@ -252,13 +259,9 @@ def test_denoiser_page_ship_and_budget_figures_are_the_reports():
     """The figures of "The budget curve" and "Why the CPU run reads better" are the models'
     full-protocol reports (docs/benchmarks/denoiser/cifar10*-{denoiser,best}.json), the one-factor
     run's (cifar10-jpeg-b64-denoiser.json) included."""
-    study = ROOT / "docs" / "benchmarks" / "denoiser"
+    study = DENOISER_STUDY
     page = " ".join((study / "body.md").read_text().split())
-
-    def best(name, score="linear", split="test", rep="model"):
-        report = json.loads((study / f"{name}.json").read_text())
-        return report["representations"][rep]["best"][score][split]
-
+    best = denoiser_best
     gpu_d, cpu_d = best("cifar10-denoiser"), best("cifar10-cpu-denoiser")
     gpu_b, cpu_b = best("cifar10-best"), best("cifar10-cpu-best")
     gpu_dv, cpu_dv = best("cifar10-denoiser", split="val"), best("cifar10-cpu-denoiser", split="val")
@@ -289,7 +292,14 @@ def test_denoiser_page_ship_and_budget_figures_are_the_reports():
     report = json.loads((study / "cifar10-jpeg-b64-denoiser.json").read_text())
     assert report["model_card"]["training"]["cifar_copy"] == "jpeg"
     assert report["model_card"]["training"]["batch_size"] == 64
-    assert report["model_card"]["budget"]["images_seen"] == 640_000
+    budget = report["model_card"]["budget"]
+    assert budget["images_seen"] == 640_000
+    assert (f"({budget['wall_time_s']:,.0f} s in training steps on 2 Xeon cores (native bf16, "
+            f"torch 2.13.0+cpu) in bf16, then {round(report['total_wall_time_s'] / 60)} minutes "
+            "for the read's probes") in page
+    assert "Xeon" in budget["hardware"]
+    assert budget["hardware"].endswith("native bf16), 2 cores, torch 2.13.0+cpu")
+    assert report["model_card"]["budget"]["precision"] == "bfloat16"
     assert (f"**{100 * jb:.2f}% on test ({100 * jbv:.2f}% on validation)**: "
             f"{100 * (cpu_d - jb):.2f} points below `cifar10-cpu` ({100 * (cpu_dv - jbv):.2f} on "
             f"validation), which differs from it in the training copy alone, and "
@@ -397,9 +407,9 @@ def test_finetune_study_findings_are_the_reports():
             f"{val['c4000-drl-lap-enc']:.2f}%)") in page
     assert f"({paper['vdrl']:.2f}% against {paper['drl']:.2f}%)" in page
     assert f"{paper['vdrl'] - paper['drl']:.2f} points ahead at 4000 labels" in page
-    den_vs_enc = (f"{val['c4000-drl-lap-den']:.2f}% against {val['c4000-drl-lap-enc']:.2f}%")
     minutes = [round(rep(n)["wall_time_s"] / 60) for n in ("c4000-drl-lap-den", "c4000-drl-lap-enc")]
-    assert (f"it reaches {dd:.2f}% against {dl:.2f}% (val {den_vs_enc}) in {minutes[0]} minutes "
+    assert (f"it reaches {dd:.2f}% against {dl:.2f}% (val {val['c4000-drl-lap-den']:.2f}% "
+            f"against {val['c4000-drl-lap-enc']:.2f}%) in {minutes[0]} minutes "
             f"against {minutes[1]}") in page
     assert f"({p_dd[0]:.1f}% to {p_dd[-1]:.1f}%)" in page and p_dd[-1] < p_dd[0]
     md, mr = acc("m100-drl-lap-enc"), acc("m100-random-lap-enc")
